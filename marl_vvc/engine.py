@@ -1,0 +1,313 @@
+"""OpenDSS power-flow engine: the only module of marl_vvc that touches OpenDSS.
+
+Each :class:`OpenDSSEngine` owns one private DSS C-API context (``NewContext``), never the
+process-global one, so several engines live side by side in one process (and release the GIL
+while solving). The engine knows nothing about agents or rewards: it compiles a circuit, sets
+element properties, solves, and reads whole vectors into numpy arrays through maps built once
+per compile.
+
+Load profiles run through OpenDSS's own daily mode: every load gets a private load shape of
+``npts`` points, written once per episode, so a step writes no load data at all and the solve
+at hour ``h`` uses point ``h - 1`` (hour 0 wraps to the last point).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import opendssdirect as _odd
+from opendssdirect.OpenDSSDirect import OpenDSSDirect as _OpenDSSDirect
+
+from marl_vvc.errors import CircuitLoadError, EngineError
+
+_DSSException = _odd.DSSException
+_SHAPE_PREFIX = "marl_vvc_shape_"
+
+
+class OpenDSSEngine:
+    """One compiled OpenDSS circuit in a private engine context.
+
+    Args:
+        master: Path of the OpenDSS master file to compile.
+        max_iterations: Power-flow iteration limit (``Set MaxIterations``).
+        max_control_iterations: Control iteration limit (``Set MaxControlIter``).
+
+    Raises:
+        CircuitLoadError: The file is missing or OpenDSS rejects it (message names the file).
+    """
+
+    def __init__(
+        self, master: str | Path, *, max_iterations: int = 50, max_control_iterations: int = 100
+    ) -> None:
+        self.master = Path(master).resolve()
+        self._max_iterations = int(max_iterations)
+        self._max_control_iterations = int(max_control_iterations)
+        self._ctx = _odd.NewContext()
+        # Same context, numpy-returning view: bulk reads come back as ndarrays.
+        self._dss = _OpenDSSDirect(self._ctx._api_util, prefer_lists=False)
+        self._dss.Basic.AllowChangeDir(False)
+        self._dss.Basic.AllowEditor(False)
+        self._step_seconds = 3600.0
+        self._shape_points = 0
+        self.compile()
+
+    # ------------------------------------------------------------------ compile and maps
+    def compile(self) -> None:
+        """(Re)compile the master file and rebuild every name→index map."""
+        if not self.master.is_file():
+            raise CircuitLoadError(f"circuit file not found: {self.master}")
+        try:
+            self._dss.Text.Command("clear")
+            self._dss.Text.Command(f'compile "{self.master}"')
+        except _DSSException as exc:
+            raise CircuitLoadError(f"OpenDSS could not compile {self.master}: {exc}") from exc
+        if self._dss.Circuit.NumBuses() == 0:
+            raise CircuitLoadError(f"{self.master} defines no circuit (no 'New Circuit' line?)")
+        self.command(f"set maxiterations={self._max_iterations}")
+        self.command(f"set maxcontroliter={self._max_control_iterations}")
+        self.set_control_mode("off")
+        self._shape_points = 0
+        self._build_maps()
+
+    def _build_maps(self) -> None:
+        dss = self._dss
+        self.node_names: tuple[str, ...] = tuple(str(n).lower() for n in dss.Circuit.AllNodeNames())
+        self.bus_names: tuple[str, ...] = tuple(str(b).lower() for b in dss.Circuit.AllBusNames())
+        node_index = {n: i for i, n in enumerate(self.node_names)}
+        order: list[int] = []
+        counts: list[int] = []
+        nodes_of_bus: list[tuple[int, ...]] = []
+        for bus in self.bus_names:
+            dss.Circuit.SetActiveBus(bus)
+            nodes = tuple(int(k) for k in dss.Bus.Nodes())
+            nodes_of_bus.append(nodes)
+            order.extend(node_index[f"{bus}.{k}"] for k in nodes)
+            counts.append(len(nodes))
+        #: Permutation from AllNodeNames order to bus-major order (each bus's nodes in
+        #: ``Bus.Nodes`` order), the layout of PowerGym's observation.
+        self.bus_node_order = np.asarray(order, dtype=np.intp)
+        self.bus_node_counts = np.asarray(counts, dtype=np.intp)
+        self.bus_offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
+        self.bus_nodes: tuple[tuple[int, ...], ...] = tuple(nodes_of_bus)
+        self.load_names: tuple[str, ...] = tuple(str(n).lower() for n in dss.Loads.AllNames())
+        if self.load_names == ("none",):
+            self.load_names = ()
+        self.load_index = {n: i for i, n in enumerate(self.load_names)}
+
+    # ------------------------------------------------------------------ generic access
+    def command(self, text: str) -> str:
+        """Run one OpenDSS text command and return its result.
+
+        Raises:
+            EngineError: OpenDSS rejected the command.
+        """
+        try:
+            return str(self._dss.Text.Command(text) or "")
+        except _DSSException as exc:
+            raise EngineError(f"OpenDSS rejected {text!r}: {exc}") from exc
+
+    def has_element(self, full_name: str) -> bool:
+        """Whether the circuit has an element such as ``Capacitor.cap1``."""
+        return self._dss.Circuit.SetActiveElement(full_name) >= 0
+
+    def element_names(self, cls: str) -> tuple[str, ...]:
+        """Names (lower case, without class) of every element of class ``cls``."""
+        self._dss.Circuit.SetActiveClass(cls)
+        return tuple(str(n).lower() for n in self._dss.ActiveClass.AllNames() or ())
+
+    def element_buses(self, full_name: str) -> tuple[str, ...]:
+        """Bus names (node suffixes stripped) that an element connects to."""
+        self._activate(full_name)
+        return tuple(str(b).split(".")[0].lower() for b in self._dss.CktElement.BusNames())
+
+    def element_bus_specs(self, full_name: str) -> tuple[str, ...]:
+        """Full bus specifications (with node suffixes) that an element connects to."""
+        self._activate(full_name)
+        return tuple(str(b).lower() for b in self._dss.CktElement.BusNames())
+
+    def element_property(self, full_name: str, prop: str) -> str:
+        """Read one property of an element as OpenDSS text."""
+        self._activate(full_name)
+        return str(self._dss.Properties.Value(prop))
+
+    def element_powers(self, full_name: str) -> tuple[float, float]:
+        """Total (kW, kvar) flowing into an element's terminal 1 (negative = injecting)."""
+        self._activate(full_name)
+        p = self._dss.CktElement.TotalPowers()
+        return float(p[0]), float(p[1])
+
+    def _activate(self, full_name: str) -> None:
+        if self._dss.Circuit.SetActiveElement(full_name) < 0:
+            raise CircuitLoadError(f"{self.master.name} has no element {full_name!r}")
+
+    # ------------------------------------------------------------------ devices
+    def regulator_winding(self, regcontrol: str) -> tuple[str, int]:
+        """The (transformer, winding) that a RegControl drives."""
+        self._dss.RegControls.Name(regcontrol)
+        return str(self._dss.RegControls.Transformer()).lower(), int(
+            self._dss.RegControls.Winding()
+        )
+
+    def set_tap(self, transformer: str, winding: int, tap: float) -> None:
+        """Set the per-unit tap of one transformer winding (rebuilds Y at the next solve)."""
+        t = self._dss.Transformers
+        t.Name(transformer)
+        t.Wdg(winding)
+        t.Tap(float(tap))
+
+    def set_tap_limits(self, transformer: str, winding: int, lo: float, hi: float, n: int) -> None:
+        """Set MinTap, MaxTap and NumTaps of one transformer winding."""
+        t = self._dss.Transformers
+        t.Name(transformer)
+        t.Wdg(winding)
+        t.MinTap(float(lo))
+        t.MaxTap(float(hi))
+        t.NumTaps(int(n))
+
+    def tap(self, transformer: str, winding: int) -> float:
+        """Current per-unit tap of one transformer winding."""
+        t = self._dss.Transformers
+        t.Name(transformer)
+        t.Wdg(winding)
+        return float(t.Tap())
+
+    def set_capacitor(self, name: str, state: int) -> None:
+        """Open (0) or close (1) every step of a capacitor bank."""
+        c = self._dss.Capacitors
+        c.Name(name)
+        c.States([int(state)] * int(c.NumSteps()))
+
+    def capacitor_state(self, name: str) -> int:
+        """1 if any step of the capacitor is closed, else 0."""
+        c = self._dss.Capacitors
+        c.Name(name)
+        return int(np.any(np.asarray(c.States()) > 0))
+
+    def set_generator(self, name: str, kw: float, kvar: float) -> None:
+        """Set a Generator's kW and kvar (positive = injecting into the grid)."""
+        g = self._dss.Generators
+        g.Name(name)
+        g.kW(float(kw))
+        g.kvar(float(kvar))
+
+    def set_control_mode(self, mode: str) -> None:
+        """Set OpenDSS's control mode: ``off`` (agents own devices) or ``static``."""
+        self.command(f"set controlmode={mode}")
+
+    # ------------------------------------------------------------------ loads and time
+    def base_load_powers(self) -> tuple[np.ndarray, np.ndarray]:
+        """Nominal (kW, kvar) of every load, in :attr:`load_names` order."""
+        loads = self._dss.Loads
+        kw = np.empty(len(self.load_names))
+        kvar = np.empty(len(self.load_names))
+        for i, name in enumerate(self.load_names):
+            loads.Name(name)
+            kw[i] = loads.kW()
+            kvar[i] = loads.kvar()
+        return kw, kvar
+
+    def set_load_profiles(self, multipliers: np.ndarray, step_seconds: float) -> None:
+        """Give every load a private daily load shape (one row of ``multipliers`` each).
+
+        The first call creates the shapes and switches the circuit to daily mode; later calls
+        only overwrite the points. Solving at hour ``h`` then uses point ``h - 1``.
+
+        Args:
+            multipliers: Array of shape ``(n_loads, npts)`` in :attr:`load_names` order.
+            step_seconds: Length of one point (and of one solve step) in seconds.
+        """
+        mult = np.ascontiguousarray(multipliers, dtype=float)
+        n_loads, npts = mult.shape
+        if n_loads != len(self.load_names):
+            raise ValueError(f"expected {len(self.load_names)} load rows, got {n_loads}")
+        shapes = self._dss.LoadShape
+        if npts != self._shape_points or step_seconds != self._step_seconds:
+            loads = self._dss.Loads
+            for i, name in enumerate(self.load_names):
+                self.command(f"new loadshape.{_SHAPE_PREFIX}{i} npts={npts} sinterval={step_seconds}")
+                loads.Name(name)
+                loads.Daily(f"{_SHAPE_PREFIX}{i}")
+            self._shape_points = npts
+            self._step_seconds = float(step_seconds)
+        for i in range(n_loads):
+            shapes.Name(f"{_SHAPE_PREFIX}{i}")
+            shapes.PMult(mult[i])
+
+    def rewind(self) -> None:
+        """Go back to hour 0 and forget the previous solution (next solve starts flat).
+
+        Re-issuing the mode command marks the solution uninitialised, so the next solve
+        is bit-for-bit the one right after a fresh compile, without recompiling.
+        """
+        self.command(
+            f"set mode=daily number=1 hour=0 sec=0 stepsize={self._step_seconds:.12g}"
+        )
+
+    # ------------------------------------------------------------------ solve and read
+    def solve(self, *, advance: bool = True) -> tuple[bool, str | None]:
+        """Solve the power flow once.
+
+        Args:
+            advance: Step the clock by one step first (daily mode ``Solve``); if False, solve at
+                the current time without running controls (``SolveNoControl``).
+
+        Returns:
+            ``(converged, error)``: non-convergence is an outcome, never an exception.
+        """
+        sol = self._dss.Solution
+        try:
+            if advance:
+                sol.Solve()
+            else:
+                sol.SolveNoControl()
+        except _DSSException as exc:
+            return False, str(exc)
+        if not sol.Converged():
+            return False, f"power flow did not converge in {sol.Iterations()} iterations"
+        return True, None
+
+    def node_vmag_pu(self) -> np.ndarray:
+        """Per-unit voltage magnitude of every node, in :attr:`node_names` order."""
+        return self._dss.Circuit.AllBusMagPu()
+
+    def losses_kw(self) -> tuple[float, float]:
+        """Total circuit losses as (kW, kvar)."""
+        loss = self._dss.Circuit.Losses()
+        return float(loss[0]) / 1000.0, float(loss[1]) / 1000.0
+
+    def total_power_kw(self) -> tuple[float, float]:
+        """Power at the source as (kW, kvar); negative = supplied by the source."""
+        p = self._dss.Circuit.TotalPower()
+        return float(p[0]), float(p[1])
+
+    def iterations(self) -> int:
+        """Iterations used by the last solve."""
+        return int(self._dss.Solution.Iterations())
+
+    def hour(self) -> float:
+        """Current solution time in hours."""
+        return float(self._dss.Solution.Hour()) + float(self._dss.Solution.Seconds()) / 3600.0
+
+    def system_y(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """Complex system admittance matrix (Siemens) and its node order (lower case)."""
+        flat = np.asarray(self._dss.Circuit.SystemY(), dtype=float)
+        order = tuple(str(n).lower() for n in self._dss.Circuit.YNodeOrder())
+        n = len(order)
+        y = (flat[0::2] + 1j * flat[1::2]).reshape(n, n)
+        return y, order
+
+    def close(self) -> None:
+        """Release the context's circuit memory (OpenDSS keeps it otherwise)."""
+        if self._dss is not None:
+            try:
+                self._dss.Basic.ClearAll()
+            except _DSSException:  # pragma: no cover - nothing left to release
+                pass
+            self._dss = None  # type: ignore[assignment]
+
+    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        try:
+            self.close()
+        except Exception:
+            pass
