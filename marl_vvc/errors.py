@@ -31,6 +31,10 @@ class InvalidActionError(MarlVVCError, ValueError):
     """
 
 
+class InvalidOptionError(MarlVVCError, ValueError):
+    """A ``reset`` option (profile index, load multipliers) is invalid."""
+
+
 class ResetNeededError(MarlVVCError, RuntimeError):
     """``step()`` was called before ``reset()`` or after the episode ended."""
 

@@ -1,0 +1,414 @@
+"""System configurations: which feeder, which elements become agents, weights and horizon.
+
+A system is described by ``configs/<base>.yaml`` and loaded into frozen dataclasses with
+validation: unknown keys and bad values raise :class:`~marl_vvc.errors.ConfigError` naming the
+key. System names follow PowerGym: a base name (``13Bus``) plus optional variant tokens in any
+order: ``_cbat`` (continuous batteries), ``_soc`` (state-of-charge weights) and ``_s<x>``
+(load scale ``x``; ``_s15`` is 15, ``_s2.25`` is 2.25).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, fields, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from marl_vvc.errors import ConfigError
+from marl_vvc.paths import data_dir
+
+_SCALE_TOKEN = re.compile(r"^s(\d+(?:\.\d+)?|\.\d+)$")
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """PowerGym reward weights.
+
+    Attributes:
+        power_w: Weight of the loss ratio term.
+        cap_w: Cost per capacitor status change.
+        reg_w: Cost per regulator tap step moved.
+        soc_w: Cost per unit of |SoC - initial SoC| at the last step.
+        dis_w: Cost per unit of discharge (fraction of rated kW).
+    """
+
+    power_w: float
+    cap_w: float
+    reg_w: float
+    soc_w: float
+    dis_w: float
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """PowerGym behaviours kept for number-for-number parity (all on for PowerGym systems).
+
+    Attributes:
+        tap_ratio_obs: Observe the regulator tap *ratio* (PowerGym) instead of the tap index.
+        taps_at_max_on_reset: Start every episode with all taps at the top (1.1) instead of the
+            middle (1.0).
+        battery_kvar_over_pf: Battery kvar = kW / pf (PowerGym) instead of kW·tan(acos pf).
+        integer_kwh: Round stored energy to whole kWh after every step.
+        reset_uses_last_multiplier: OpenDSS daily-mode timing: the reset solve uses the day's
+            last multiplier and step ``t`` uses multiplier ``t - 1``. Off: reset uses
+            multiplier 0 and step ``t`` uses multiplier ``t``.
+    """
+
+    tap_ratio_obs: bool = False
+    taps_at_max_on_reset: bool = False
+    battery_kvar_over_pf: bool = False
+    integer_kwh: bool = False
+    reset_uses_last_multiplier: bool = False
+
+    @classmethod
+    def powergym(cls) -> Quirks:
+        """Every PowerGym quirk on."""
+        return cls(True, True, True, True, True)
+
+
+@dataclass(frozen=True)
+class BatteryConfig:
+    """A battery, modelled in the circuit as an OpenDSS Generator of the same name."""
+
+    name: str
+    max_kw: float
+    pf: float
+    max_kwh: float
+    initial_kwh: float
+
+    def __post_init__(self) -> None:
+        for key in ("max_kw", "max_kwh"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"battery {self.name}: {key} must be > 0, got {getattr(self, key)}")
+        if not 0 < self.pf <= 1:
+            raise ConfigError(f"battery {self.name}: pf must be in (0, 1], got {self.pf}")
+        if not 0 <= self.initial_kwh <= self.max_kwh:
+            raise ConfigError(
+                f"battery {self.name}: initial_kwh must be in [0, max_kwh={self.max_kwh}], "
+                f"got {self.initial_kwh}"
+            )
+
+
+@dataclass(frozen=True)
+class PowerGymLayout:
+    """Where a system lives inside a PowerGym-style ``systems`` folder."""
+
+    folder: str
+    master: str
+    loadshape_files: tuple[str, ...] = ()
+    battery_csv: str = "Battery.csv"
+
+
+@dataclass(frozen=True)
+class SystemConfig:
+    """Everything the grid core needs to build one system.
+
+    Attributes:
+        name: Full system name including variants (``13Bus_cbat_s1.5``).
+        base: Base system name (``13Bus``).
+        circuit: OpenDSS master file.
+        capacitors: Capacitor element names that become agents.
+        regulators: Regulator transformer names that become agents.
+        batteries: Battery (Generator) elements that become agents.
+        continuous_batteries: Box actions in [-1, 1] instead of discrete levels.
+        horizon: Steps per episode.
+        step_hours: Length of a step in hours.
+        scale: Load multiplier scale.
+        weights: Reward weights.
+        quirks: PowerGym parity behaviours.
+        reg_levels: Discrete tap positions (33 → indices 0..32).
+        bat_levels: Discrete battery levels (33 → indices 0..32).
+        tap_min: Lowest tap ratio.
+        tap_max: Highest tap ratio.
+        regulator_winding: Winding whose tap the regulators set.
+        v_min: Lower voltage limit (pu).
+        v_max: Upper voltage limit (pu).
+        divergence_penalty: Reward penalty when the power flow does not converge.
+        powergym: Layout of the system in a PowerGym ``systems`` folder, if it has one.
+        profiles_dir: Folder of yearly load-shape CSVs (PowerGym scheme); None = built-in.
+    """
+
+    name: str
+    base: str
+    circuit: Path
+    capacitors: tuple[str, ...]
+    regulators: tuple[str, ...]
+    batteries: tuple[BatteryConfig, ...]
+    weights: RewardWeights
+    continuous_batteries: bool = False
+    horizon: int = 24
+    step_hours: float = 1.0
+    scale: float = 1.0
+    quirks: Quirks = field(default_factory=Quirks)
+    reg_levels: int = 33
+    bat_levels: int = 33
+    tap_min: float = 0.9
+    tap_max: float = 1.1
+    regulator_winding: int = 2
+    v_min: float = 0.95
+    v_max: float = 1.05
+    divergence_penalty: float = 100.0
+    powergym: PowerGymLayout | None = None
+    profiles_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise ConfigError(f"horizon must be >= 1, got {self.horizon}")
+        if not self.step_hours > 0:
+            raise ConfigError(f"step_hours must be > 0, got {self.step_hours}")
+        if not self.scale > 0:
+            raise ConfigError(f"scale must be > 0, got {self.scale}")
+        if self.reg_levels < 2 or self.bat_levels < 3 or self.bat_levels % 2 == 0:
+            raise ConfigError(
+                "reg_levels must be >= 2 and bat_levels odd and >= 3, got "
+                f"{self.reg_levels} and {self.bat_levels}"
+            )
+        if not self.tap_min < self.tap_max:
+            raise ConfigError(f"tap_min ({self.tap_min}) must be below tap_max ({self.tap_max})")
+        if not self.v_min < self.v_max:
+            raise ConfigError(f"v_min ({self.v_min}) must be below v_max ({self.v_max})")
+        for key in ("capacitors", "regulators"):
+            names = getattr(self, key)
+            if len(set(names)) != len(names):
+                raise ConfigError(f"{key} lists a name twice: {list(names)}")
+        if not (self.capacitors or self.regulators or self.batteries):
+            raise ConfigError(f"system {self.name} has no controllable device")
+
+    @property
+    def n_devices(self) -> int:
+        """Number of agent devices."""
+        return len(self.capacitors) + len(self.regulators) + len(self.batteries)
+
+
+# ---------------------------------------------------------------------------- loading
+def configs_dir() -> Path:
+    """Folder holding the shipped ``<system>.yaml`` files."""
+    return data_dir("configs")
+
+
+def available_systems() -> tuple[str, ...]:
+    """Base system names that have a shipped configuration."""
+    return tuple(sorted(p.stem for p in configs_dir().glob("*.yaml")))
+
+
+def parse_name(name: str) -> tuple[str, set[str], float]:
+    """Split a PowerGym-style system name into (base, flags, scale).
+
+    Raises:
+        ConfigError: Unknown base system, unknown or repeated variant token.
+    """
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"system name must be a non-empty string, got {name!r}")
+    bases = available_systems()
+    base = next((b for b in sorted(bases, key=len, reverse=True) if name == b or name.startswith(b + "_")), None)
+    if base is None:
+        raise ConfigError(f"unknown system {name!r}; expected one of {list(bases)} plus variants")
+    flags: set[str] = set()
+    scale: float | None = None
+    for token in name[len(base) :].split("_")[1:]:
+        match = _SCALE_TOKEN.match(token)
+        if match and scale is None:
+            scale = float(match.group(1))
+            if scale <= 0:
+                raise ConfigError(f"{name!r}: load scale must be > 0, got {scale}")
+        elif token in ("cbat", "soc") and token not in flags:
+            flags.add(token)
+        else:
+            raise ConfigError(
+                f"{name!r}: unexpected variant token {token!r}; expected '_cbat', '_soc' or "
+                "'_s<scale>' (each at most once)"
+            )
+    return base, flags, 1.0 if scale is None else scale
+
+
+def _number(key: str, value: Any) -> float:
+    """Parse a number given as a YAML number or a fraction string such as ``"1/33"``."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(Fraction(value.replace(" ", "")))
+        except (ValueError, ZeroDivisionError):
+            pass
+    raise ConfigError(f"{key}: expected a number or a fraction like '1/33', got {value!r}")
+
+
+def _check_keys(where: str, data: dict[str, Any], allowed: set[str], required: set[str]) -> None:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    missing = sorted(required - set(data))
+    if missing:
+        raise ConfigError(f"{where}: missing key(s) {missing}")
+
+
+_TOP_KEYS = {
+    "circuit", "capacitors", "regulators", "batteries", "reward", "horizon", "step_hours",
+    "quirks", "powergym", "reg_levels", "bat_levels", "tap_min", "tap_max", "regulator_winding",
+    "v_min", "v_max", "divergence_penalty", "description",
+}
+_WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
+
+
+def _weights(where: str, data: dict[str, Any]) -> RewardWeights:
+    _check_keys(where, data, _WEIGHT_KEYS, _WEIGHT_KEYS)
+    return RewardWeights(**{k: _number(f"{where}.{k}", v) for k, v in data.items()})
+
+
+def _batteries(data: Any) -> tuple[BatteryConfig, ...]:
+    if not isinstance(data, list):
+        raise ConfigError(f"batteries: expected a list, got {type(data).__name__}")
+    out = []
+    keys = {"name", "max_kw", "pf", "max_kwh", "initial_kwh"}
+    for i, item in enumerate(data):
+        _check_keys(f"batteries[{i}]", item, keys, keys)
+        out.append(
+            BatteryConfig(
+                name=str(item["name"]).lower(),
+                **{k: _number(f"batteries[{i}].{k}", item[k]) for k in keys - {"name"}},
+            )
+        )
+    return tuple(out)
+
+
+def read_battery_csv(path: Path) -> tuple[BatteryConfig, ...]:
+    """Read PowerGym's ``Battery.csv`` (``name,max_kw,pf,max_kwh,initial_kwh``)."""
+    rows = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    header = [h.strip().lower() for h in rows[0].split(",")]
+    expected = ["name", "max_kw", "pf", "max_kwh", "initial_kwh"]
+    if header != expected:
+        raise ConfigError(f"{path}: expected header {','.join(expected)}, got {rows[0]!r}")
+    out = []
+    for line in rows[1:]:
+        name, *nums = (c.strip() for c in line.split(","))
+        values = [_number(f"{path.name}:{name}", v) for v in nums]
+        out.append(BatteryConfig(name.lower(), *values))
+    return tuple(out)
+
+
+def load_system(
+    name: str,
+    *,
+    systems_dir: str | Path | None = None,
+    profiles_dir: str | Path | None = None,
+    quirks: bool | Quirks | dict[str, bool] | None = None,
+    **overrides: Any,
+) -> SystemConfig:
+    """Build the :class:`SystemConfig` for a PowerGym-style system name.
+
+    Args:
+        name: System name with optional variants, e.g. ``"13Bus_cbat_soc_s1.5"``.
+        systems_dir: A PowerGym-layout ``systems`` folder; when given, the circuit, battery
+            ratings and load shapes come from ``<systems_dir>/<folder>/`` instead of ours.
+        profiles_dir: A folder of yearly load-shape CSVs to chop into daily profiles.
+        quirks: PowerGym parity behaviours: None keeps the system's default, True/False turns
+            all on/off, a dict or :class:`Quirks` sets them one by one.
+        **overrides: Any other :class:`SystemConfig` field (e.g. ``horizon=12``).
+
+    Raises:
+        ConfigError: Unknown system, variant, key or bad value.
+        DataNotFoundError: ``systems_dir`` lacks the system's folder or master file.
+    """
+    from marl_vvc.errors import DataNotFoundError
+
+    base, flags, scale = parse_name(name)
+    path = configs_dir() / f"{base}.yaml"
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    _check_keys(str(path.name), data, _TOP_KEYS, {"circuit", "reward"})
+
+    reward = dict(data["reward"])
+    soc_variant = reward.pop("soc_variant", None)
+    weights = _weights(f"{path.name}: reward", reward)
+    if "soc" in flags:
+        if soc_variant is None:
+            raise ConfigError(f"{base} has no '_soc' variant (reward.soc_variant missing)")
+        _check_keys(f"{path.name}: reward.soc_variant", soc_variant, _WEIGHT_KEYS, set())
+        weights = replace(
+            weights, **{k: _number(f"reward.soc_variant.{k}", v) for k, v in soc_variant.items()}
+        )
+    if scale != 1.0:  # PowerGym scales the SoC weight with the square of the load scale.
+        weights = replace(weights, soc_w=weights.soc_w * scale**2)
+
+    layout = None
+    if "powergym" in data:
+        pg = data["powergym"]
+        _check_keys(f"{path.name}: powergym", pg, {"folder", "master", "loadshape_files", "battery_csv"}, {"folder", "master"})
+        layout = PowerGymLayout(
+            folder=pg["folder"],
+            master=pg["master"],
+            loadshape_files=tuple(pg.get("loadshape_files", ())),
+            battery_csv=pg.get("battery_csv", "Battery.csv"),
+        )
+
+    circuit = (path.parent / data["circuit"]).resolve()
+    batteries = _batteries(data.get("batteries", []))
+    if systems_dir is not None:
+        if layout is None:
+            raise ConfigError(f"{base} has no PowerGym layout, so systems_dir cannot be used")
+        folder = Path(systems_dir).expanduser().resolve() / layout.folder
+        circuit = folder / layout.master
+        if not circuit.is_file():
+            raise DataNotFoundError(
+                f"systems_dir={systems_dir}: expected the master file {circuit} (PowerGym layout "
+                f"'<systems_dir>/{layout.folder}/{layout.master}')"
+            )
+        csv = folder / layout.battery_csv
+        if csv.is_file():
+            batteries = read_battery_csv(csv)
+        if profiles_dir is None and (folder / "loadshape").is_dir():
+            profiles_dir = folder / "loadshape"
+
+    if quirks is None:
+        quirk_set = Quirks.powergym() if data.get("quirks") == "powergym" else Quirks()
+    elif isinstance(quirks, bool):
+        quirk_set = Quirks.powergym() if quirks else Quirks()
+    elif isinstance(quirks, Quirks):
+        quirk_set = quirks
+    elif isinstance(quirks, dict):
+        allowed = {f.name for f in fields(Quirks)}
+        _check_keys("quirks", quirks, allowed, set())
+        quirk_set = Quirks(**{k: bool(v) for k, v in quirks.items()})
+    else:
+        raise ConfigError(f"quirks: expected None, a bool, a dict or Quirks, got {quirks!r}")
+
+    plain = {
+        k: data[k]
+        for k in ("horizon", "step_hours", "reg_levels", "bat_levels", "tap_min", "tap_max",
+                  "regulator_winding", "v_min", "v_max", "divergence_penalty")
+        if k in data
+    }
+    for key in ("horizon", "reg_levels", "bat_levels", "regulator_winding"):
+        if key in plain and (not isinstance(plain[key], int) or isinstance(plain[key], bool)):
+            raise ConfigError(f"{path.name}: {key} must be an integer, got {plain[key]!r}")
+    allowed_overrides = {f.name for f in fields(SystemConfig)} - {"name", "base"}
+    unknown = sorted(set(overrides) - allowed_overrides)
+    if unknown:
+        raise ConfigError(f"unknown system option(s) {unknown}; allowed: {sorted(allowed_overrides)}")
+    try:
+        return SystemConfig(
+            name=name,
+            base=base,
+            circuit=circuit,
+            capacitors=tuple(str(c).lower() for c in data.get("capacitors", [])),
+            regulators=tuple(str(r).lower() for r in data.get("regulators", [])),
+            batteries=batteries,
+            weights=weights,
+            continuous_batteries="cbat" in flags,
+            scale=scale,
+            quirks=quirk_set,
+            powergym=layout,
+            profiles_dir=None if profiles_dir is None else Path(profiles_dir),
+            **{**plain, **overrides},
+        )
+    except TypeError as exc:  # a bad override type reaching the dataclass
+        raise ConfigError(str(exc)) from exc

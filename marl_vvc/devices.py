@@ -1,0 +1,196 @@
+"""Controllable devices: action spaces, action validation and setpoint projection.
+
+Nothing here calls OpenDSS. Each device kind turns an agent's action into a physical setpoint
+with pure functions; the grid core applies the setpoints to the engine.
+
+| kind | agent id | action space | setpoint |
+|---|---|---|---|
+| capacitor | ``capacitor_<name>`` | ``Discrete(2)`` | status 0 (open) / 1 (closed) |
+| regulator | ``regulator_<transformer>`` | ``Discrete(33)`` | tap ``tap_min + n·(tap_max − tap_min)/32`` |
+| battery | ``battery_<name>`` | ``Discrete(33)`` or ``Box(-1, 1, (1,))`` | kW (positive = discharge), SoC-limited |
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from marl_vvc.errors import InvalidActionError
+
+
+@dataclass(frozen=True)
+class Capacitor:
+    """A switched capacitor bank (all steps switched together)."""
+
+    name: str
+    bus: str
+
+    kind = "capacitor"
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id."""
+        return f"capacitor_{self.name}"
+
+    def action_space(self) -> spaces.Space:
+        """``Discrete(2)``: 0 open, 1 closed."""
+        return spaces.Discrete(2)
+
+
+@dataclass(frozen=True)
+class Regulator:
+    """A voltage regulator: the tap of one winding of a transformer."""
+
+    name: str
+    winding: int
+    bus: str
+    tap_min: float = 0.9
+    tap_max: float = 1.1
+    levels: int = 33
+
+    kind = "regulator"
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id."""
+        return f"regulator_{self.name}"
+
+    @property
+    def step(self) -> float:
+        """Tap ratio per tap position."""
+        return (self.tap_max - self.tap_min) / (self.levels - 1)
+
+    def tap(self, index: int) -> float:
+        """Tap ratio of tap position ``index`` (computed as PowerGym does)."""
+        return index * self.step + self.tap_min
+
+    def action_space(self) -> spaces.Space:
+        """``Discrete(levels)``: tap position."""
+        return spaces.Discrete(self.levels)
+
+
+@dataclass(frozen=True)
+class Battery:
+    """A battery, modelled in OpenDSS as a Generator (positive kW = discharge)."""
+
+    name: str
+    bus: str
+    max_kw: float
+    pf: float
+    max_kwh: float
+    initial_kwh: float
+    levels: int | None = 33  # None: continuous action in [-1, 1]
+
+    kind = "battery"
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id."""
+        return f"battery_{self.name}"
+
+    @property
+    def initial_soc(self) -> float:
+        """State of charge at reset."""
+        return self.initial_kwh / self.max_kwh
+
+    @property
+    def idle_level(self) -> int:
+        """Discrete level meaning 0 kW."""
+        return (self.levels or 1) // 2
+
+    def action_space(self) -> spaces.Space:
+        """``Discrete(levels)`` or ``Box(-1, 1, (1,), float32)`` for continuous batteries."""
+        if self.levels is None:
+            return spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        return spaces.Discrete(self.levels)
+
+    def level_kw(self) -> np.ndarray:
+        """kW of every discrete level (``(i − mid)·max_kw/mid``)."""
+        mid = self.idle_level
+        d = self.max_kw / mid
+        return np.array([(i - mid) * d for i in range(self.levels or 0)])
+
+    def project_level(self, level: int, kwh: float, duration_h: float) -> tuple[int, float]:
+        """Move a discrete level inside what the stored energy allows (PowerGym's rule).
+
+        Returns:
+            ``(level, kW)`` after projection.
+        """
+        mid = self.idle_level
+        d = self.max_kw / mid
+        kw = (level - mid) * d
+        if level > mid and kw > kwh / duration_h:
+            level -= math.ceil((kw - kwh / duration_h) / d - 1e-8)
+        elif level < mid and kw < (kwh - self.max_kwh) / duration_h:
+            level += math.ceil(((kwh - self.max_kwh) / duration_h - kw) / d - 1e-8)
+        return level, (level - mid) * d
+
+    def project_continuous(self, u: float, kwh: float, duration_h: float) -> float:
+        """kW for a command ``u`` in [-1, 1], limited by stored energy (PowerGym's rule)."""
+        kw = min(max(float(np.float32(u)), -1.0), 1.0) * self.max_kw
+        if kw > 0:
+            return min(kwh / duration_h, kw)
+        return max((kwh - self.max_kwh) / duration_h, kw)
+
+    def kvar(self, kw: float, over_pf: bool) -> float:
+        """Reactive power that goes with ``kw``: ``kw/pf`` (PowerGym) or ``kw·tan(acos pf)``."""
+        if over_pf:
+            return kw / self.pf
+        return kw * math.tan(math.acos(self.pf))
+
+
+Device = Capacitor | Regulator | Battery
+
+
+def check_discrete(agent: str, action: Any, n: int) -> int:
+    """Validate an action for ``Discrete(n)`` and return it as an int.
+
+    Raises:
+        InvalidActionError: Not an integer in ``[0, n)`` (names the agent and the space).
+    """
+    value = action
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise InvalidActionError(
+                f"{agent}: expected an integer in Discrete({n}), got an array of shape {value.shape}"
+            )
+        value = value.reshape(()).item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer | float | np.floating):
+        raise InvalidActionError(f"{agent}: expected an integer in Discrete({n}), got {action!r}")
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value) or value != int(value):
+            raise InvalidActionError(f"{agent}: expected an integer in Discrete({n}), got {action!r}")
+    ivalue = int(value)
+    if not 0 <= ivalue < n:
+        raise InvalidActionError(
+            f"{agent}: action {ivalue} outside Discrete({n}); expected 0 <= action < {n}"
+        )
+    return ivalue
+
+
+def check_box(agent: str, action: Any, low: float = -1.0, high: float = 1.0) -> float:
+    """Validate a scalar action for ``Box(low, high, (1,))`` and return it as a float.
+
+    Raises:
+        InvalidActionError: Wrong shape, NaN/inf or outside ``[low, high]``.
+    """
+    try:
+        arr = np.asarray(action, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidActionError(
+            f"{agent}: expected a float in Box({low}, {high}, (1,)), got {action!r}"
+        ) from None
+    if arr.size != 1 or arr.ndim > 1:
+        raise InvalidActionError(
+            f"{agent}: expected shape (1,) for Box({low}, {high}, (1,)), got shape {arr.shape}"
+        )
+    value = float(arr.reshape(()))
+    if not math.isfinite(value):
+        raise InvalidActionError(f"{agent}: action is {value}; expected a finite float in [{low}, {high}]")
+    if not low <= value <= high:
+        raise InvalidActionError(f"{agent}: action {value} outside Box({low}, {high}); expected {low} <= a <= {high}")
+    return value
