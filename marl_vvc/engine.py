@@ -103,9 +103,10 @@ class OpenDSSEngine:
             EngineError: OpenDSS rejected the command.
         """
         try:
-            return str(self._dss.Text.Command(text) or "")
+            self._dss.Text.Command(text)
         except _DSSException as exc:
             raise EngineError(f"OpenDSS rejected {text!r}: {exc}") from exc
+        return str(self._dss.Text.Result() or "")
 
     def has_element(self, full_name: str) -> bool:
         """Whether the circuit has an element such as ``Capacitor.cap1``."""
@@ -140,6 +141,15 @@ class OpenDSSEngine:
     def _activate(self, full_name: str) -> None:
         if self._dss.Circuit.SetActiveElement(full_name) < 0:
             raise CircuitLoadError(f"{self.master.name} has no element {full_name!r}")
+
+    def bus_coordinates(self) -> np.ndarray:
+        """``(n_buses, 2)`` x/y coordinates in :attr:`bus_names` order (NaN where unknown)."""
+        xy = np.full((len(self.bus_names), 2), np.nan)
+        for i, bus in enumerate(self.bus_names):
+            self._dss.Circuit.SetActiveBus(bus)
+            if self._dss.Bus.Coorddefined():
+                xy[i] = self._dss.Bus.X(), self._dss.Bus.Y()
+        return xy
 
     # ------------------------------------------------------------------ devices
     def regulator_winding(self, regcontrol: str) -> tuple[str, int]:
