@@ -304,7 +304,9 @@ def load_system(
     """Build the :class:`SystemConfig` for a PowerGym-style system name.
 
     Args:
-        name: System name with optional variants, e.g. ``"13Bus_cbat_soc_s1.5"``.
+        name: System name with optional variants, e.g. ``"13Bus_cbat_soc_s1.5"``, or the path
+            of a YAML system file of the same form as ``configs/*.yaml`` (its ``circuit`` is
+            resolved relative to the file).
         systems_dir: A PowerGym-layout ``systems`` folder; when given, the circuit, battery
             ratings and load shapes come from ``<systems_dir>/<folder>/`` instead of ours.
         profiles_dir: A folder of yearly load-shape CSVs to chop into daily profiles.
@@ -318,8 +320,14 @@ def load_system(
     """
     from marl_vvc.errors import DataNotFoundError
 
-    base, flags, scale = parse_name(name)
-    path = configs_dir() / f"{base}.yaml"
+    if str(name).lower().endswith((".yaml", ".yml")):  # a user's own system file
+        path = Path(name).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"system file not found: {path}")
+        base, flags, scale = path.stem, set(), 1.0
+    else:
+        base, flags, scale = parse_name(name)
+        path = configs_dir() / f"{base}.yaml"
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

@@ -151,6 +151,15 @@ class OpenDSSEngine:
                 xy[i] = self._dss.Bus.X(), self._dss.Bus.Y()
         return xy
 
+    def branches(self) -> list[tuple[str, str]]:
+        """(bus, bus) pairs of every line and transformer winding pair (for drawing)."""
+        pairs: list[tuple[str, str]] = []
+        for cls in ("Line", "Transformer"):
+            for name in self.element_names(cls):
+                buses = self.element_buses(f"{cls}.{name}")
+                pairs.extend((buses[0], b) for b in buses[1:] if b != buses[0])
+        return pairs
+
     # ------------------------------------------------------------------ devices
     def regulator_winding(self, regcontrol: str) -> tuple[str, int]:
         """The (transformer, winding) that a RegControl drives."""

@@ -1,0 +1,71 @@
+"""marl_vvc: multi-agent Volt-Var control environments on OpenDSS.
+
+Front doors:
+
+- :func:`parallel_env`: PettingZoo ``ParallelEnv``, one agent per capacitor, regulator and
+  battery.
+- :func:`env`: the same as a PettingZoo AEC environment.
+- :func:`make_env`: single-agent Gymnasium environment with PowerGym's semantics; also
+  registered as ``marl_vvc/<system>-v0`` (e.g. ``gymnasium.make("marl_vvc/13Bus-v0")``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marl_vvc.config import SystemConfig, available_systems, load_system
+from marl_vvc.errors import (
+    CircuitLoadError,
+    ConfigError,
+    DataNotFoundError,
+    EngineError,
+    InvalidActionError,
+    InvalidOptionError,
+    MarlVVCError,
+    ResetNeededError,
+)
+from marl_vvc.parallel import VVCParallelEnv
+from marl_vvc.registration import register_envs
+from marl_vvc.single import PowerGymEnv
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CircuitLoadError",
+    "ConfigError",
+    "DataNotFoundError",
+    "EngineError",
+    "InvalidActionError",
+    "InvalidOptionError",
+    "MarlVVCError",
+    "PowerGymEnv",
+    "ResetNeededError",
+    "SystemConfig",
+    "VVCParallelEnv",
+    "__version__",
+    "available_systems",
+    "env",
+    "load_system",
+    "make_env",
+    "parallel_env",
+]
+
+
+def parallel_env(system: str = "13Bus", **kwargs: Any) -> VVCParallelEnv:
+    """PettingZoo parallel environment for ``system`` (see :class:`VVCParallelEnv`)."""
+    return VVCParallelEnv(system, **kwargs)
+
+
+def env(system: str = "13Bus", **kwargs: Any) -> Any:
+    """PettingZoo AEC environment for ``system`` (``parallel_to_aec`` of :func:`parallel_env`)."""
+    from pettingzoo.utils.conversions import parallel_to_aec
+
+    return parallel_to_aec(VVCParallelEnv(system, **kwargs))
+
+
+def make_env(system: str = "13Bus", **kwargs: Any) -> PowerGymEnv:
+    """Single-agent Gymnasium environment with PowerGym's semantics (see :class:`PowerGymEnv`)."""
+    return PowerGymEnv(system, **kwargs)
+
+
+register_envs()

@@ -1,0 +1,98 @@
+"""Local observations of each agent, gathered from the grid core with one index per agent.
+
+Every step builds one feature vector for the whole system,
+``[cap status | tap position/(levels−1) | SoC | discharge fraction | bus Vmin | bus Vmax |
+sin(day) cos(day)]``, and each agent's observation is a fixed index gather from it:
+
+| entries | meaning |
+|---|---|
+| 1 (capacitor, regulator) or 2 (battery) | own device state: status; tap position in [0, 1]; SoC and discharge fraction (−P/rated kW) |
+| 2·k | (Vmin, Vmax) in pu of the agent's own bus and the k−1 buses it moves most |
+| 2 (optional) | sin and cos of the time of day |
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gymnasium import spaces
+
+from marl_vvc.devices import Battery, Capacitor, Regulator
+from marl_vvc.grid import GridCore
+from marl_vvc.influence import Influence
+
+
+class LocalObservations:
+    """Builds every agent's local observation from the core's current state.
+
+    Args:
+        core: The grid core.
+        influence: Measured influence (defines each agent's neighbourhood).
+        k: Buses per neighbourhood (own bus included); capped at the number of buses.
+        time_features: Append sin/cos of the time of day.
+    """
+
+    def __init__(self, core: GridCore, influence: Influence, k: int = 4, time_features: bool = True) -> None:
+        self.core = core
+        n_cap, n_reg, n_bat, n_bus = core.n_cap, core.n_reg, core.n_bat, len(core.bus_names)
+        k = max(1, min(int(k), n_bus))
+        self.k = k
+        self.time_features = time_features
+        off_tap = n_cap
+        off_soc = off_tap + n_reg
+        off_dis = off_soc + n_bat
+        self._off_vmin = off_dis + n_bat
+        self._off_vmax = self._off_vmin + n_bus
+        off_time = self._off_vmax + n_bus
+        self._size = off_time + 2
+        self._levels = np.array([r.levels - 1 for r in core.regulators], dtype=float)
+        self._max_kw = np.array([b.max_kw for b in core.batteries], dtype=float)
+        self._max_kwh = np.array([b.max_kwh for b in core.batteries], dtype=float)
+        self.index: dict[str, np.ndarray] = {}
+        self.spaces: dict[str, spaces.Box] = {}
+        counters = {"capacitor": 0, "regulator": 0, "battery": 0}
+        for i, dev in enumerate(core.devices):
+            j = counters[dev.kind]
+            counters[dev.kind] += 1
+            if isinstance(dev, Capacitor):
+                own, lo, hi = [j], [0.0], [1.0]
+            elif isinstance(dev, Regulator):
+                own, lo, hi = [off_tap + j], [0.0], [1.0]
+            else:
+                assert isinstance(dev, Battery)
+                own, lo, hi = [off_soc + j, off_dis + j], [0.0, -np.inf], [1.0, np.inf]
+            buses = influence.neighbourhood(i, core.bus_index[dev.bus], k)
+            volt = np.stack((self._off_vmin + buses, self._off_vmax + buses), axis=1).ravel()
+            parts = [np.asarray(own), volt]
+            lo += [0.0] * len(volt)
+            hi += [np.inf] * len(volt)
+            if time_features:
+                parts.append(np.array([off_time, off_time + 1]))
+                lo += [-1.0, -1.0]
+                hi += [1.0, 1.0]
+            self.index[dev.agent_id] = np.concatenate(parts).astype(np.intp)
+            self.spaces[dev.agent_id] = spaces.Box(
+                np.array(lo, dtype=np.float32), np.array(hi, dtype=np.float32), dtype=np.float32
+            )
+
+    def features(self) -> np.ndarray:
+        """The system-wide feature vector every agent's observation is gathered from."""
+        core = self.core
+        snap = core.snapshot
+        assert snap is not None
+        f = np.empty(self._size, dtype=np.float32)
+        n_cap, n_reg, n_bat = core.n_cap, core.n_reg, core.n_bat
+        f[:n_cap] = core.cap_status
+        f[n_cap : n_cap + n_reg] = core.tap_index / self._levels if n_reg else 0.0
+        f[n_cap + n_reg : n_cap + n_reg + n_bat] = core.kwh / self._max_kwh
+        f[n_cap + n_reg + n_bat : self._off_vmin] = -snap.battery_kw / self._max_kw
+        f[self._off_vmin : self._off_vmax] = snap.bus_vmin
+        f[self._off_vmax : self._size - 2] = snap.bus_vmax
+        angle = 2.0 * np.pi * (core.t * core.config.step_hours % 24.0) / 24.0
+        f[-2] = np.sin(angle)
+        f[-1] = np.cos(angle)
+        return f
+
+    def __call__(self, agents: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Observations of ``agents``."""
+        f = self.features()
+        return {a: f[self.index[a]] for a in agents}

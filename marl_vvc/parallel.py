@@ -1,0 +1,207 @@
+"""PettingZoo ``ParallelEnv``: every capacitor, regulator and battery is an agent.
+
+A thin adapter over :class:`~marl_vvc.grid.GridCore`: it translates dicts and spaces, builds
+local observations and splits the global reward. All physics lives in the core.
+
+## Agents
+``capacitor_<name>`` (``Discrete(2)``), ``regulator_<transformer>`` (``Discrete(33)``),
+``battery_<name>`` (``Discrete(33)``, or ``Box(-1, 1, (1,))`` on ``_cbat`` systems).
+
+## Observation
+Each agent's local view (see :mod:`marl_vvc.observations`): own device state, (Vmin, Vmax) of
+its own bus and the ``neighbourhood − 1`` buses it moves most, and optionally the time of day.
+``state()`` is the global PowerGym-layout vector ``[V | caps | taps | (SoC, discharge)]``.
+
+## Rewards
+The global reward is PowerGym's ``p + v + c``. ``reward_mode="split"`` (default) charges each
+agent its own control cost plus an influence-weighted share of every bus's voltage violation
+and of the losses, so the per-agent rewards add up to the global reward;
+``"shared"`` gives everyone the global reward; ``"local"`` charges each agent its own cost and
+the violations in its own zone. Every agent's ``info`` holds ``global_reward`` and the global
+terms.
+
+## Episode end
+After ``horizon`` steps every agent terminates. A power flow that does not converge also
+terminates the episode, with ``reward = −divergence_penalty`` split equally and
+``info["converged"] = False``; ``reset()`` recovers.
+
+## Arguments
+- ``system``: PowerGym-style name (``"13Bus"``, ``"123Bus_cbat_s1.5"``).
+- ``systems_dir``, ``profiles_dir``, ``quirks``: see :func:`marl_vvc.config.load_system`.
+- ``reward_mode``, ``local_ratio``: reward splitting (see :mod:`marl_vvc.rewards`).
+- ``neighbourhood``: buses in each local observation (default 4).
+- ``time_features``: append sin/cos of the time of day (default True).
+- ``render_mode``: ``None``, ``"human"`` or ``"rgb_array"``.
+- other keyword arguments override :class:`~marl_vvc.config.SystemConfig` fields.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import EzPickle
+from pettingzoo import ParallelEnv
+
+from marl_vvc.config import load_system
+from marl_vvc.errors import InvalidActionError, ResetNeededError
+from marl_vvc.grid import GridCore, StepOutcome
+from marl_vvc.influence import measure_influence
+from marl_vvc.observations import LocalObservations
+from marl_vvc.rewards import RewardSplitter
+
+RENDER_MODES = ("human", "rgb_array")
+
+
+class VVCParallelEnv(ParallelEnv, EzPickle):
+    """Multi-agent Volt-Var control on one OpenDSS feeder (PettingZoo parallel API)."""
+
+    metadata = {
+        "name": "marl_vvc_v0",
+        "render_modes": list(RENDER_MODES),
+        "render_fps": 4,
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        system: str = "13Bus",
+        *,
+        systems_dir: str | None = None,
+        profiles_dir: str | None = None,
+        quirks: Any = None,
+        reward_mode: str = "split",
+        local_ratio: float = 1.0,
+        neighbourhood: int = 4,
+        time_features: bool = True,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        EzPickle.__init__(
+            self,
+            system,
+            systems_dir=systems_dir,
+            profiles_dir=profiles_dir,
+            quirks=quirks,
+            reward_mode=reward_mode,
+            local_ratio=local_ratio,
+            neighbourhood=neighbourhood,
+            time_features=time_features,
+            render_mode=render_mode,
+            **overrides,
+        )
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+        self.render_mode = render_mode
+        config = load_system(
+            system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
+        )
+        self.core = GridCore(config)
+        self.influence = measure_influence(self.core)
+        self.splitter = RewardSplitter(
+            self.influence.bus_weights, self.influence.loss_weights, reward_mode, local_ratio
+        )
+        self.observe = LocalObservations(self.core, self.influence, neighbourhood, time_features)
+        self.possible_agents = list(self.core.agent_ids)
+        self.agents: list[str] = []
+        self.observation_spaces = dict(self.observe.spaces)
+        self.action_spaces = {d.agent_id: d.action_space() for d in self.core.devices}
+        n = self.core.state_size
+        self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
+        self._rng = np.random.default_rng()
+        self._last: StepOutcome | None = None
+        self._renderer: Any = None
+
+    # ------------------------------------------------------------------ spaces
+    def observation_space(self, agent: str) -> spaces.Space:
+        """Observation space of ``agent`` (the same object on every call)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """Action space of ``agent`` (the same object on every call)."""
+        return self.action_spaces[agent]
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start an episode.
+
+        Args:
+            seed: Seeds the environment's generator (profile draws).
+            options: ``{"profile": k}`` or ``{"load_multipliers": {load: [floats]}}``.
+        """
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+            for space in (*self.action_spaces.values(), *self.observation_spaces.values()):
+                space.seed(int(self._rng.integers(2**31)))
+        snap = self.core.reset(self._rng, options)
+        self.agents = list(self.possible_agents)
+        self._last = None
+        info = {"converged": snap.converged, "profile": self.core.profile_index}
+        return self.observe(self.agents), {a: dict(info) for a in self.agents}
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+        """Apply one joint action; every live agent must act.
+
+        Raises:
+            ResetNeededError: No episode is running.
+            InvalidActionError: Missing/unknown agent or an action outside its space; the
+                environment is unchanged.
+        """
+        if not self.agents:
+            raise ResetNeededError("no live agents: call reset() before step()")
+        if not isinstance(actions, dict):
+            raise InvalidActionError(f"expected a dict agent -> action, got {type(actions).__name__}")
+        out = self.core.step(actions)
+        self._last = out
+        shares = self.splitter(out.terms, out.device_costs, out.violation)
+        if not out.info["converged"]:
+            shares = np.full(len(self.agents), out.reward / len(self.agents))
+        agents = self.agents
+        obs = self.observe(agents)
+        glob = {
+            "global_reward": out.reward,
+            "loss": out.terms.loss,
+            "voltage": out.terms.voltage,
+            "control": out.terms.control,
+            **out.info,
+        }
+        rewards = {a: float(r) for a, r in zip(agents, shares, strict=True)}
+        infos = {
+            a: {**glob, "own_cost": float(c)} for a, c in zip(agents, out.device_costs, strict=True)
+        }
+        done = out.terminated
+        terminations = dict.fromkeys(agents, done)
+        truncations = dict.fromkeys(agents, False)
+        if done:
+            self.agents = []
+        if self.render_mode == "human":
+            self.render()
+        return obs, rewards, terminations, truncations, infos
+
+    def state(self) -> np.ndarray:
+        """Global PowerGym-layout state (for centralised critics)."""
+        return self.core.state_vector().astype(np.float32)
+
+    def render(self, *_: Any) -> np.ndarray | None:
+        """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
+        if self.render_mode is None:
+            return None
+        from marl_vvc.render import FeederRenderer
+
+        if self._renderer is None:
+            self._renderer = FeederRenderer(self.core)
+        image = self._renderer.draw()
+        if self.render_mode == "rgb_array":
+            return image
+        self._renderer.show(image)
+        return None
+
+    def close(self) -> None:
+        """Release the OpenDSS engine."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.core.close()

@@ -1,0 +1,121 @@
+"""Feeder drawings: buses at their coordinates (or a tree layout), coloured by voltage."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from marl_vvc.grid import GridCore
+
+_MARKERS = {"capacitor": ("^", "capacitor"), "regulator": ("s", "regulator"), "battery": ("D", "battery")}
+
+
+def tree_layout(bus_names: tuple[str, ...], branches: list[tuple[str, str]]) -> np.ndarray:
+    """Layered layout from the first bus: x = hops from the source, y = order in the layer."""
+    index = {b: i for i, b in enumerate(bus_names)}
+    adj: dict[int, list[int]] = {i: [] for i in range(len(bus_names))}
+    for a, b in branches:
+        if a in index and b in index:
+            adj[index[a]].append(index[b])
+            adj[index[b]].append(index[a])
+    depth = np.full(len(bus_names), -1)
+    xy = np.zeros((len(bus_names), 2))
+    per_layer: dict[int, int] = {}
+    for root in range(len(bus_names)):
+        if depth[root] >= 0:
+            continue
+        depth[root] = 0 if root == 0 else max(per_layer, default=0) + 2
+        queue = deque([root])
+        while queue:
+            u = queue.popleft()
+            row = per_layer.get(depth[u], 0)
+            per_layer[depth[u]] = row + 1
+            xy[u] = depth[u], -row
+            for v in adj[u]:
+                if depth[v] < 0:
+                    depth[v] = depth[u] + 1
+                    queue.append(v)
+    return xy
+
+
+class FeederRenderer:
+    """Draws the core's latest snapshot with matplotlib (off-screen)."""
+
+    def __init__(self, core: GridCore, size: tuple[float, float] = (6.4, 4.8), dpi: int = 100) -> None:
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        self.core = core
+        eng = core.engine
+        xy = eng.bus_coordinates()
+        branches = eng.branches()
+        if np.isnan(xy).any() or np.ptp(xy[:, 0]) + np.ptp(xy[:, 1]) == 0:
+            xy = tree_layout(eng.bus_names, branches)
+        self.xy = xy
+        index = {b: i for i, b in enumerate(eng.bus_names)}
+        self.segments = np.array(
+            [(xy[index[a]], xy[index[b]]) for a, b in branches if a in index and b in index]
+        )
+        self.figure = Figure(figsize=size, dpi=dpi)
+        self._window = None
+
+    def draw(self) -> np.ndarray:
+        """Render the current state as an ``(H, W, 3)`` uint8 image."""
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.collections import LineCollection
+
+        core, fig = self.core, self.figure
+        fig.clear()
+        ax = fig.add_subplot(111)
+        if len(self.segments):
+            ax.add_collection(LineCollection(self.segments, colors="0.6", linewidths=1.0, zorder=1))
+        snap = core.snapshot
+        cfg = core.config
+        if snap is None:
+            worst = np.ones(len(self.xy))
+        else:
+            # colour each bus by its node farthest from 1 pu
+            worst = np.where(
+                np.abs(snap.bus_vmax - 1.0) > np.abs(snap.bus_vmin - 1.0), snap.bus_vmax, snap.bus_vmin
+            )
+        pts = ax.scatter(
+            self.xy[:, 0], self.xy[:, 1], c=worst, cmap="coolwarm", vmin=2 * cfg.v_min - 1.0,
+            vmax=2 * cfg.v_max - 1.0, s=28, zorder=2, edgecolors="k", linewidths=0.3,
+        )
+        fig.colorbar(pts, ax=ax, label="bus voltage (pu, farthest node from 1)")
+        for kind, (marker, label) in _MARKERS.items():
+            devs = [d for d in core.devices if d.kind == kind]
+            if not devs:
+                continue
+            pos = np.array([self.xy[core.bus_index[d.bus]] for d in devs])
+            ax.scatter(pos[:, 0], pos[:, 1], marker=marker, s=110, facecolors="none",
+                       edgecolors="k", linewidths=1.4, zorder=3, label=label)
+        ax.legend(loc="best", fontsize=7, framealpha=0.8)
+        status = "" if snap is None or snap.converged else "  (power flow diverged)"
+        ax.set_title(f"{cfg.name}  t={core.t}/{cfg.horizon}{status}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_aspect("equal", adjustable="datalim")
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[:, :, :3].copy()
+
+    def show(self, image: np.ndarray) -> None:
+        """Show ``image`` in a window (``human`` mode); a no-op without a display."""
+        import matplotlib.pyplot as plt
+
+        if plt.get_backend().lower() == "agg":
+            return
+        if self._window is None:
+            self._window = plt.imshow(image)
+            plt.axis("off")
+        else:
+            self._window.set_data(image)
+        plt.pause(0.001)
+
+    def close(self) -> None:
+        """Release the figure."""
+        self.figure.clear()

@@ -1,0 +1,195 @@
+"""Single-agent Gymnasium environment that reproduces PowerGym number for number.
+
+One agent sets every device of the feeder through the same :class:`~marl_vvc.grid.GridCore`
+as the multi-agent environment; the reward is the global reward.
+
+## Action Space
+``MultiDiscrete([2]*n_cap + [33]*n_reg + [33]*n_bat)``: capacitor status, regulator tap
+position, battery level (16 = idle, above discharges, below charges). On ``_cbat`` systems
+``Tuple(MultiDiscrete([2]*n_cap + [33]*n_reg), Box(-1, 1, (n_bat,)))``; a flat sequence of
+``n_cap + n_reg + n_bat`` numbers is accepted too (PowerGym's recorded form).
+
+## Observation Space
+``Box`` of float64, PowerGym's flat layout:
+
+| entries | meaning |
+|---|---|
+| one per bus node | per-unit voltage, buses in OpenDSS order, each bus's nodes in its own order |
+| n_cap | capacitor status |
+| n_reg | tap ratio (PowerGym quirk) or tap position |
+| 2 per battery | state of charge, discharge fraction (−P / rated kW) |
+
+## Rewards
+``p + v + c``: loss ratio × ``power_w``, voltage violations outside [0.95, 1.05] pu (highest and
+lowest node of each bus), control costs (see :mod:`marl_vvc.rewards`). ``info`` holds
+PowerGym's terms (``power_loss_ratio``, ``vol_reward``, ``ctrl_reward``, ``av_*``) and
+``converged``.
+
+## Starting State
+Capacitors closed, taps at the top (PowerGym) or middle, batteries full and idle; a load profile
+drawn with the environment's generator, or chosen with ``options={"profile": k}`` or
+``options={"load_multipliers": {load: [24 floats]}}``.
+
+## Episode End
+Terminated after ``horizon`` (24) steps, or at once when the power flow does not converge
+(reward ``−divergence_penalty``, ``info["converged"] = False``).
+
+## Arguments
+``system`` (PowerGym name with variants), ``systems_dir`` (a PowerGym ``systems`` folder),
+``profiles_dir``, ``quirks``, ``render_mode`` and :class:`~marl_vvc.config.SystemConfig`
+overrides.
+
+## Version History
+- v0: first release.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from marl_vvc.config import load_system
+from marl_vvc.errors import InvalidActionError, ResetNeededError
+from marl_vvc.grid import GridCore
+
+RENDER_MODES = ("human", "rgb_array")
+
+
+class PowerGymEnv(gym.Env):
+    """PowerGym's single-agent Volt-Var control task on the marl_vvc grid core."""
+
+    metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
+
+    def __init__(
+        self,
+        system: str = "13Bus",
+        *,
+        systems_dir: str | None = None,
+        profiles_dir: str | None = None,
+        quirks: Any = None,
+        render_mode: str | None = None,
+        **overrides: Any,
+    ) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+        self.render_mode = render_mode
+        config = load_system(
+            system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
+        )
+        self.core = GridCore(config)
+        core = self.core
+        self._n_discrete = core.n_cap + core.n_reg
+        discrete = [2] * core.n_cap + [r.levels for r in core.regulators]
+        if config.continuous_batteries:
+            self.action_space = spaces.Tuple(
+                (
+                    spaces.MultiDiscrete(discrete),
+                    spaces.Box(-1.0, 1.0, shape=(core.n_bat,), dtype=np.float32),
+                )
+            )
+        else:
+            self.action_space = spaces.MultiDiscrete(discrete + [b.levels for b in core.batteries])
+        self.observation_space = self._observation_space()
+        self._started = False
+        self._renderer: Any = None
+
+    def _observation_space(self) -> spaces.Box:
+        core, cfg = self.core, self.core.config
+        n_v = len(core.engine.bus_node_order)
+        lo = [np.zeros(n_v), np.zeros(core.n_cap)]
+        hi = [np.full(n_v, np.inf), np.ones(core.n_cap)]
+        if cfg.quirks.tap_ratio_obs:
+            lo.append(np.full(core.n_reg, cfg.tap_min))
+            hi.append(np.full(core.n_reg, cfg.tap_max))
+        else:
+            lo.append(np.zeros(core.n_reg))
+            hi.append(np.array([r.levels - 1 for r in core.regulators], dtype=float))
+        bat_lo = np.tile([0.0, -np.inf], core.n_bat)
+        bat_hi = np.tile([1.0, np.inf], core.n_bat)
+        lo.append(bat_lo)
+        hi.append(bat_hi)
+        # Tap ratios carry float artefacts (0.9750000000000001): widen by a few ulps.
+        low = np.nextafter(np.concatenate(lo), -np.inf)
+        high = np.nextafter(np.concatenate(hi), np.inf)
+        return spaces.Box(low, high, dtype=np.float64)
+
+    @property
+    def agent_ids(self) -> tuple[str, ...]:
+        """Device agent ids in action order."""
+        return self.core.agent_ids
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode (see the class docstring for ``options``)."""
+        super().reset(seed=seed)
+        snap = self.core.reset(self.np_random, options)
+        self._started = True
+        return self.core.state_vector(), {"converged": snap.converged, "profile": self.core.profile_index}
+
+    def _split(self, action: Any) -> dict[str, Any]:
+        core = self.core
+        n = len(core.devices)
+        if isinstance(action, tuple) and len(action) == 2 and self.core.config.continuous_batteries:
+            disc = np.asarray(action[0]).reshape(-1)
+            cont = np.asarray(action[1], dtype=float).reshape(-1)
+            if disc.shape != (self._n_discrete,) or cont.shape != (core.n_bat,):
+                raise InvalidActionError(
+                    f"action: expected ({self._n_discrete} discrete, {core.n_bat} continuous) "
+                    f"for {self.action_space}, got shapes {disc.shape} and {cont.shape}"
+                )
+            values: list[Any] = [*disc, *cont]
+        else:
+            try:
+                flat = np.asarray(action, dtype=float)
+            except (TypeError, ValueError):
+                raise InvalidActionError(
+                    f"action: expected an array of {n} numbers for {self.action_space}, got {action!r}"
+                ) from None
+            if flat.shape != (n,):
+                raise InvalidActionError(
+                    f"action: expected shape ({n},) for {self.action_space}, got shape {flat.shape}"
+                )
+            values = list(np.asarray(action).reshape(-1))
+        return dict(zip(core.agent_ids, values, strict=True))
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """Apply one action for every device, solve once, return PowerGym's outputs.
+
+        Raises:
+            ResetNeededError: No episode is running.
+            InvalidActionError: Wrong shape or a value outside its space (names the device);
+                the environment is unchanged.
+        """
+        if not self._started:
+            raise ResetNeededError("call reset() before step() (the episode has ended or not begun)")
+        out = self.core.step(self._split(action))
+        if out.terminated:
+            self._started = False
+        if self.render_mode == "human":
+            self.render()
+        return self.core.state_vector(), float(out.reward), out.terminated, False, dict(out.info)
+
+    def render(self) -> np.ndarray | None:
+        """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
+        if self.render_mode is None:
+            return None
+        from marl_vvc.render import FeederRenderer
+
+        if self._renderer is None:
+            self._renderer = FeederRenderer(self.core)
+        image = self._renderer.draw()
+        if self.render_mode == "rgb_array":
+            return image
+        self._renderer.show(image)
+        return None
+
+    def close(self) -> None:
+        """Release the OpenDSS engine."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.core.close()
