@@ -6,7 +6,7 @@ sin(day) cos(day)]``, and each agent's observation is a fixed index gather from 
 
 | entries | meaning |
 |---|---|
-| 1 (capacitor, regulator) or 2 (battery) | own device state: status; tap position in [0, 1]; SoC and discharge fraction (−P/rated kW) |
+| 1 (capacitor, regulator) or 2 (battery) | own device state: status; tap position in [0, 1]; SoC and discharge fraction (−P/rated kW, clipped to ±5) |
 | 2·k | (Vmin, Vmax) in pu of the agent's own bus and the k−1 buses it moves most |
 | 2 (optional) | sin and cos of the time of day |
 """
@@ -19,6 +19,10 @@ from gymnasium import spaces
 from marl_vvc.devices import Battery, Capacitor, Regulator
 from marl_vvc.grid import GridCore
 from marl_vvc.influence import Influence
+
+# Discharge fraction bound: a unit rated at phase voltage on a delta connection can deliver a
+# few times its setpoint (PowerGym's 123-bus batt3/4); state() keeps the exact value.
+_DISCHARGE_BOUND = 5.0
 
 
 class LocalObservations:
@@ -59,7 +63,8 @@ class LocalObservations:
                 own, lo, hi = [off_tap + j], [0.0], [1.0]
             else:
                 assert isinstance(dev, Battery)
-                own, lo, hi = [off_soc + j, off_dis + j], [0.0, -np.inf], [1.0, np.inf]
+                own = [off_soc + j, off_dis + j]
+                lo, hi = [0.0, -_DISCHARGE_BOUND], [1.0, _DISCHARGE_BOUND]
             buses = influence.neighbourhood(i, core.bus_index[dev.bus], k)
             volt = np.stack((self._off_vmin + buses, self._off_vmax + buses), axis=1).ravel()
             parts = [np.asarray(own), volt]
@@ -84,7 +89,9 @@ class LocalObservations:
         f[:n_cap] = core.cap_status
         f[n_cap : n_cap + n_reg] = core.tap_index / self._levels if n_reg else 0.0
         f[n_cap + n_reg : n_cap + n_reg + n_bat] = core.kwh / self._max_kwh
-        f[n_cap + n_reg + n_bat : self._off_vmin] = -snap.battery_kw / self._max_kw
+        f[n_cap + n_reg + n_bat : self._off_vmin] = np.clip(
+            -snap.battery_kw / self._max_kw, -_DISCHARGE_BOUND, _DISCHARGE_BOUND
+        )
         f[self._off_vmin : self._off_vmax] = snap.bus_vmin
         f[self._off_vmax : self._size - 2] = snap.bus_vmax
         angle = 2.0 * np.pi * (core.t * core.config.step_hours % 24.0) / 24.0

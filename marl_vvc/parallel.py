@@ -133,9 +133,12 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
             options: ``{"profile": k}`` or ``{"load_multipliers": {load: [floats]}}``.
         """
         if seed is not None:
+            # Same stream as Gymnasium's np_random, so the single-agent wrapper and this env
+            # draw the same profile for the same seed.
             self._rng = np.random.default_rng(seed)
-            for space in (*self.action_spaces.values(), *self.observation_spaces.values()):
-                space.seed(int(self._rng.integers(2**31)))
+            for i, agent in enumerate(self.possible_agents):
+                self.action_spaces[agent].seed(seed + i)
+                self.observation_spaces[agent].seed(seed + i)
         snap = self.core.reset(self._rng, options)
         self.agents = list(self.possible_agents)
         self._last = None
