@@ -82,7 +82,9 @@ class BatteryConfig:
     def __post_init__(self) -> None:
         for key in ("max_kw", "max_kwh"):
             if not getattr(self, key) > 0:
-                raise ConfigError(f"battery {self.name}: {key} must be > 0, got {getattr(self, key)}")
+                raise ConfigError(
+                    f"battery {self.name}: {key} must be > 0, got {getattr(self, key)}"
+                )
         if not 0 < self.pf <= 1:
             raise ConfigError(f"battery {self.name}: pf must be in (0, 1], got {self.pf}")
         if not 0 <= self.initial_kwh <= self.max_kwh:
@@ -203,7 +205,10 @@ def parse_name(name: str) -> tuple[str, set[str], float]:
     if not isinstance(name, str) or not name:
         raise ConfigError(f"system name must be a non-empty string, got {name!r}")
     bases = available_systems()
-    base = next((b for b in sorted(bases, key=len, reverse=True) if name == b or name.startswith(b + "_")), None)
+    base = next(
+        (b for b in sorted(bases, key=len, reverse=True) if name == b or name.startswith(b + "_")),
+        None,
+    )
     if base is None:
         raise ConfigError(f"unknown system {name!r}; expected one of {list(bases)} plus variants")
     flags: set[str] = set()
@@ -250,9 +255,24 @@ def _check_keys(where: str, data: dict[str, Any], allowed: set[str], required: s
 
 
 _TOP_KEYS = {
-    "circuit", "capacitors", "regulators", "batteries", "reward", "horizon", "step_hours",
-    "quirks", "powergym", "reg_levels", "bat_levels", "tap_min", "tap_max", "regulator_winding",
-    "v_min", "v_max", "divergence_penalty", "description",
+    "circuit",
+    "capacitors",
+    "regulators",
+    "batteries",
+    "reward",
+    "horizon",
+    "step_hours",
+    "quirks",
+    "powergym",
+    "reg_levels",
+    "bat_levels",
+    "tap_min",
+    "tap_max",
+    "regulator_winding",
+    "v_min",
+    "v_max",
+    "divergence_penalty",
+    "description",
 }
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
@@ -350,7 +370,12 @@ def load_system(
     layout = None
     if "powergym" in data:
         pg = data["powergym"]
-        _check_keys(f"{path.name}: powergym", pg, {"folder", "master", "loadshape_files", "battery_csv"}, {"folder", "master"})
+        _check_keys(
+            f"{path.name}: powergym",
+            pg,
+            {"folder", "master", "loadshape_files", "battery_csv"},
+            {"folder", "master"},
+        )
         layout = PowerGymLayout(
             folder=pg["folder"],
             master=pg["master"],
@@ -391,8 +416,18 @@ def load_system(
 
     plain = {
         k: data[k]
-        for k in ("horizon", "step_hours", "reg_levels", "bat_levels", "tap_min", "tap_max",
-                  "regulator_winding", "v_min", "v_max", "divergence_penalty")
+        for k in (
+            "horizon",
+            "step_hours",
+            "reg_levels",
+            "bat_levels",
+            "tap_min",
+            "tap_max",
+            "regulator_winding",
+            "v_min",
+            "v_max",
+            "divergence_penalty",
+        )
         if k in data
     }
     for key in ("horizon", "reg_levels", "bat_levels", "regulator_winding"):
@@ -401,7 +436,9 @@ def load_system(
     allowed_overrides = {f.name for f in fields(SystemConfig)} - {"name", "base"}
     unknown = sorted(set(overrides) - allowed_overrides)
     if unknown:
-        raise ConfigError(f"unknown system option(s) {unknown}; allowed: {sorted(allowed_overrides)}")
+        raise ConfigError(
+            f"unknown system option(s) {unknown}; allowed: {sorted(allowed_overrides)}"
+        )
     try:
         return SystemConfig(
             name=name,

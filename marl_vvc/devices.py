@@ -109,7 +109,7 @@ class Battery:
         return spaces.Discrete(self.levels)
 
     def level_kw(self) -> np.ndarray:
-        """kW of every discrete level (``(i − mid)·max_kw/mid``)."""
+        """KW of every discrete level (``(i − mid)·max_kw/mid``)."""
         mid = self.idle_level
         d = self.max_kw / mid
         return np.array([(i - mid) * d for i in range(self.levels or 0)])
@@ -130,7 +130,7 @@ class Battery:
         return level, (level - mid) * d
 
     def project_continuous(self, u: float, kwh: float, duration_h: float) -> float:
-        """kW for a command ``u`` in [-1, 1], limited by stored energy (PowerGym's rule)."""
+        """KW for a command ``u`` in [-1, 1], limited by stored energy (PowerGym's rule)."""
         kw = min(max(float(np.float32(u)), -1.0), 1.0) * self.max_kw
         if kw > 0:
             return min(kwh / duration_h, kw)
@@ -159,11 +159,15 @@ def check_discrete(agent: str, action: Any, n: int) -> int:
                 f"{agent}: expected an integer in Discrete({n}), got an array of shape {value.shape}"
             )
         value = value.reshape(()).item()
-    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer | float | np.floating):
+    if isinstance(value, bool | np.bool_) or not isinstance(
+        value, int | np.integer | float | np.floating
+    ):
         raise InvalidActionError(f"{agent}: expected an integer in Discrete({n}), got {action!r}")
     if isinstance(value, float | np.floating):
         if not math.isfinite(value) or value != int(value):
-            raise InvalidActionError(f"{agent}: expected an integer in Discrete({n}), got {action!r}")
+            raise InvalidActionError(
+                f"{agent}: expected an integer in Discrete({n}), got {action!r}"
+            )
     ivalue = int(value)
     if not 0 <= ivalue < n:
         raise InvalidActionError(
@@ -190,7 +194,11 @@ def check_box(agent: str, action: Any, low: float = -1.0, high: float = 1.0) -> 
         )
     value = float(arr.reshape(()))
     if not math.isfinite(value):
-        raise InvalidActionError(f"{agent}: action is {value}; expected a finite float in [{low}, {high}]")
+        raise InvalidActionError(
+            f"{agent}: action is {value}; expected a finite float in [{low}, {high}]"
+        )
     if not low <= value <= high:
-        raise InvalidActionError(f"{agent}: action {value} outside Box({low}, {high}); expected {low} <= a <= {high}")
+        raise InvalidActionError(
+            f"{agent}: action {value} outside Box({low}, {high}); expected {low} <= a <= {high}"
+        )
     return value

@@ -244,7 +244,9 @@ class OpenDSSEngine:
         if npts != self._shape_points or step_seconds != self._step_seconds:
             loads = self._dss.Loads
             for i, name in enumerate(self.load_names):
-                self.command(f"new loadshape.{_SHAPE_PREFIX}{i} npts={npts} sinterval={step_seconds}")
+                self.command(
+                    f"new loadshape.{_SHAPE_PREFIX}{i} npts={npts} sinterval={step_seconds}"
+                )
                 loads.Name(name)
                 loads.Daily(f"{_SHAPE_PREFIX}{i}")
             self._shape_points = npts
@@ -259,9 +261,7 @@ class OpenDSSEngine:
         Re-issuing the mode command marks the solution uninitialised, so the next solve
         is bit-for-bit the one right after a fresh compile, without recompiling.
         """
-        self.command(
-            f"set mode=daily number=1 hour=0 sec=0 stepsize={self._step_seconds:.12g}"
-        )
+        self.command(f"set mode=daily number=1 hour=0 sec=0 stepsize={self._step_seconds:.12g}")
 
     # ------------------------------------------------------------------ solve and read
     def solve(self, *, advance: bool = True) -> tuple[bool, str | None]:

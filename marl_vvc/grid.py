@@ -101,14 +101,20 @@ class GridCore:
         self.regulators = tuple(d for d in self.devices if isinstance(d, Regulator))
         self.batteries = tuple(d for d in self.devices if isinstance(d, Battery))
         self.agent_ids = tuple(d.agent_id for d in self.devices)
-        self.n_cap, self.n_reg, self.n_bat = len(self.capacitors), len(self.regulators), len(self.batteries)
+        self.n_cap, self.n_reg, self.n_bat = (
+            len(self.capacitors),
+            len(self.regulators),
+            len(self.batteries),
+        )
         self.bus_names = self.engine.bus_names
         self.bus_index = {b: i for i, b in enumerate(self.bus_names)}
         self.load_names = self.engine.load_names
         self._duration_h = config.step_hours
         self.profiles = self._build_profiles()
         for reg in self.regulators:
-            self.engine.set_tap_limits(reg.name, reg.winding, reg.tap_min, reg.tap_max, reg.levels - 1)
+            self.engine.set_tap_limits(
+                reg.name, reg.winding, reg.tap_min, reg.tap_max, reg.levels - 1
+            )
         self._battery_elements = tuple(f"Generator.{b.name}" for b in self.batteries)
         # Episode state (set by reset).
         self.t = 0
@@ -135,7 +141,14 @@ class GridCore:
             buses = eng.element_buses(f"Transformer.{name}")
             winding = cfg.regulator_winding
             devices.append(
-                Regulator(name, winding, buses[min(winding, len(buses)) - 1], cfg.tap_min, cfg.tap_max, cfg.reg_levels)
+                Regulator(
+                    name,
+                    winding,
+                    buses[min(winding, len(buses)) - 1],
+                    cfg.tap_min,
+                    cfg.tap_max,
+                    cfg.reg_levels,
+                )
             )
         for bat in cfg.batteries:
             self._require(f"Generator.{bat.name}")
@@ -169,7 +182,9 @@ class GridCore:
         return SyntheticProfiles(len(self.load_names), cfg.horizon)
 
     # ------------------------------------------------------------------ reset
-    def reset(self, rng: np.random.Generator, options: Mapping[str, Any] | None = None) -> GridSnapshot:
+    def reset(
+        self, rng: np.random.Generator, options: Mapping[str, Any] | None = None
+    ) -> GridSnapshot:
         """Start an episode.
 
         Args:
@@ -202,7 +217,9 @@ class GridCore:
 
         eng = self.engine
         eng.set_load_profiles(shape, cfg.step_hours * 3600.0)
-        start = (cfg.reg_levels - 1) if cfg.quirks.taps_at_max_on_reset else (cfg.reg_levels - 1) // 2
+        start = (
+            (cfg.reg_levels - 1) if cfg.quirks.taps_at_max_on_reset else (cfg.reg_levels - 1) // 2
+        )
         self.tap_index[:] = start
         self.tap = np.array([r.tap(start) for r in self.regulators], dtype=float)
         self.cap_status[:] = 1
@@ -299,8 +316,12 @@ class GridCore:
             if bat.levels is None:
                 setpoints[j] = bat.project_continuous(a, self.kwh[j], self._duration_h)
             else:
-                self.battery_level[j], setpoints[j] = bat.project_level(a, self.kwh[j], self._duration_h)
-            eng.set_generator(bat.name, setpoints[j], bat.kvar(setpoints[j], q.battery_kvar_over_pf))
+                self.battery_level[j], setpoints[j] = bat.project_level(
+                    a, self.kwh[j], self._duration_h
+                )
+            eng.set_generator(
+                bat.name, setpoints[j], bat.kvar(setpoints[j], q.battery_kvar_over_pf)
+            )
         self.battery_setpoint = setpoints
 
         converged, error = eng.solve(advance=True)
@@ -321,7 +342,9 @@ class GridCore:
             soc = self.kwh / max_kwh
             soc_err = np.abs(soc - np.array([b.initial_soc for b in self.batteries]))
             dis_err = np.maximum(setpoints, 0.0) / max_kw
-            costs[n_cap + n_reg :] = cfg.weights.dis_w * dis_err + (cfg.weights.soc_w * soc_err if last else 0.0)
+            costs[n_cap + n_reg :] = cfg.weights.dis_w * dis_err + (
+                cfg.weights.soc_w * soc_err if last else 0.0
+            )
         else:
             soc = soc_err = dis_err = np.zeros(0)
 
@@ -376,7 +399,17 @@ class GridCore:
         for arr in (v, vmax, vmin, bat_kw):
             arr.flags.writeable = False
         return GridSnapshot(
-            v, vmax, vmin, loss_kw, loss_kvar, tot_kw, tot_kvar, bat_kw, converged, error, eng.hour()
+            v,
+            vmax,
+            vmin,
+            loss_kw,
+            loss_kvar,
+            tot_kw,
+            tot_kvar,
+            bat_kw,
+            converged,
+            error,
+            eng.hour(),
         )
 
     # ------------------------------------------------------------------ views

@@ -35,7 +35,9 @@ class LocalObservations:
         time_features: Append sin/cos of the time of day.
     """
 
-    def __init__(self, core: GridCore, influence: Influence, k: int = 4, time_features: bool = True) -> None:
+    def __init__(
+        self, core: GridCore, influence: Influence, k: int = 4, time_features: bool = True
+    ) -> None:
         self.core = core
         n_cap, n_reg, n_bat, n_bus = core.n_cap, core.n_reg, core.n_bat, len(core.bus_names)
         k = max(1, min(int(k), n_bus))

@@ -92,7 +92,9 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
             **overrides,
         )
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
+            )
         self.render_mode = render_mode
         config = load_system(
             system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
@@ -156,7 +158,9 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         if not self.agents:
             raise ResetNeededError("no live agents: call reset() before step()")
         if not isinstance(actions, dict):
-            raise InvalidActionError(f"expected a dict agent -> action, got {type(actions).__name__}")
+            raise InvalidActionError(
+                f"expected a dict agent -> action, got {type(actions).__name__}"
+            )
         out = self.core.step(actions)
         self._last = out
         shares = self.splitter(out.terms, out.device_costs, out.violation)

@@ -8,7 +8,11 @@ import numpy as np
 
 from marl_vvc.grid import GridCore
 
-_MARKERS = {"capacitor": ("^", "capacitor"), "regulator": ("s", "regulator"), "battery": ("D", "battery")}
+_MARKERS = {
+    "capacitor": ("^", "capacitor"),
+    "regulator": ("s", "regulator"),
+    "battery": ("D", "battery"),
+}
 
 
 def tree_layout(bus_names: tuple[str, ...], branches: list[tuple[str, str]]) -> np.ndarray:
@@ -42,7 +46,9 @@ def tree_layout(bus_names: tuple[str, ...], branches: list[tuple[str, str]]) -> 
 class FeederRenderer:
     """Draws the core's latest snapshot with matplotlib (off-screen)."""
 
-    def __init__(self, core: GridCore, size: tuple[float, float] = (6.4, 4.8), dpi: int = 100) -> None:
+    def __init__(
+        self, core: GridCore, size: tuple[float, float] = (6.4, 4.8), dpi: int = 100
+    ) -> None:
         import matplotlib
 
         matplotlib.use("Agg", force=False)
@@ -79,11 +85,21 @@ class FeederRenderer:
         else:
             # colour each bus by its node farthest from 1 pu
             worst = np.where(
-                np.abs(snap.bus_vmax - 1.0) > np.abs(snap.bus_vmin - 1.0), snap.bus_vmax, snap.bus_vmin
+                np.abs(snap.bus_vmax - 1.0) > np.abs(snap.bus_vmin - 1.0),
+                snap.bus_vmax,
+                snap.bus_vmin,
             )
         pts = ax.scatter(
-            self.xy[:, 0], self.xy[:, 1], c=worst, cmap="coolwarm", vmin=2 * cfg.v_min - 1.0,
-            vmax=2 * cfg.v_max - 1.0, s=28, zorder=2, edgecolors="k", linewidths=0.3,
+            self.xy[:, 0],
+            self.xy[:, 1],
+            c=worst,
+            cmap="coolwarm",
+            vmin=2 * cfg.v_min - 1.0,
+            vmax=2 * cfg.v_max - 1.0,
+            s=28,
+            zorder=2,
+            edgecolors="k",
+            linewidths=0.3,
         )
         fig.colorbar(pts, ax=ax, label="bus voltage (pu, farthest node from 1)")
         for kind, (marker, label) in _MARKERS.items():
@@ -91,8 +107,17 @@ class FeederRenderer:
             if not devs:
                 continue
             pos = np.array([self.xy[core.bus_index[d.bus]] for d in devs])
-            ax.scatter(pos[:, 0], pos[:, 1], marker=marker, s=110, facecolors="none",
-                       edgecolors="k", linewidths=1.4, zorder=3, label=label)
+            ax.scatter(
+                pos[:, 0],
+                pos[:, 1],
+                marker=marker,
+                s=110,
+                facecolors="none",
+                edgecolors="k",
+                linewidths=1.4,
+                zorder=3,
+                label=label,
+            )
         ax.legend(loc="best", fontsize=7, framealpha=0.8)
         status = "" if snap is None or snap.converged else "  (power flow diverged)"
         ax.set_title(f"{cfg.name}  t={core.t}/{cfg.horizon}{status}", fontsize=10)

@@ -74,7 +74,9 @@ class PowerGymEnv(gym.Env):
         **overrides: Any,
     ) -> None:
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+            raise ValueError(
+                f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
+            )
         self.render_mode = render_mode
         config = load_system(
             system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
@@ -128,7 +130,10 @@ class PowerGymEnv(gym.Env):
         super().reset(seed=seed)
         snap = self.core.reset(self.np_random, options)
         self._started = True
-        return self.core.state_vector(), {"converged": snap.converged, "profile": self.core.profile_index}
+        return self.core.state_vector(), {
+            "converged": snap.converged,
+            "profile": self.core.profile_index,
+        }
 
     def _split(self, action: Any) -> dict[str, Any]:
         core = self.core
@@ -147,7 +152,8 @@ class PowerGymEnv(gym.Env):
                 flat = np.asarray(action, dtype=float)
             except (TypeError, ValueError):
                 raise InvalidActionError(
-                    f"action: expected an array of {n} numbers for {self.action_space}, got {action!r}"
+                    f"action: expected an array of {n} numbers for {self.action_space}, "
+                    f"got {action!r}"
                 ) from None
             if flat.shape != (n,):
                 raise InvalidActionError(
@@ -165,7 +171,9 @@ class PowerGymEnv(gym.Env):
                 the environment is unchanged.
         """
         if not self._started:
-            raise ResetNeededError("call reset() before step() (the episode has ended or not begun)")
+            raise ResetNeededError(
+                "call reset() before step() (the episode has ended or not begun)"
+            )
         out = self.core.step(self._split(action))
         if out.terminated:
             self._started = False

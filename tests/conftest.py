@@ -17,7 +17,9 @@ CIRCUITS = REPO_ROOT / "circuits"
 def require(path: Path) -> Path:
     """Return ``path`` or skip the calling test with the reason it is missing."""
     if not path.exists():
-        pytest.skip(f"needs {path} (the project's ../shared data beside the repository); absent here")
+        pytest.skip(
+            f"needs {path} (the project's ../shared data beside the repository); absent here"
+        )
     return path
 
 

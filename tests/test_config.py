@@ -92,10 +92,19 @@ reward: {power_w: 1, cap_w: 1/33, reg_w: 0, soc_w: 0, dis_w: 0}
         (GOOD.replace("power_w: 1,", ""), r"missing key\(s\) \['power_w'\]"),
         (GOOD.replace("1/33", "a third"), "cap_w"),
         (GOOD + "horizon: 2.5\n", "horizon must be an integer"),
-        (GOOD + "batteries: [{name: b, max_kw: -1, pf: 0.9, max_kwh: 10, initial_kwh: 5}]\n", "max_kw"),
-        (GOOD + "batteries: [{name: b, max_kw: 1, pf: 0.9, max_kwh: 10, initial_kwh: 50}]\n", "initial_kwh"),
+        (
+            GOOD + "batteries: [{name: b, max_kw: -1, pf: 0.9, max_kwh: 10, initial_kwh: 5}]\n",
+            "max_kw",
+        ),
+        (
+            GOOD + "batteries: [{name: b, max_kw: 1, pf: 0.9, max_kwh: 10, initial_kwh: 50}]\n",
+            "initial_kwh",
+        ),
         (GOOD + "v_min: 1.1\n", "v_min"),
-        ("circuit: x.dss\nreward: {power_w: 1, cap_w: 0, reg_w: 0, soc_w: 0, dis_w: 0}\n", "no controllable device"),
+        (
+            "circuit: x.dss\nreward: {power_w: 1, cap_w: 0, reg_w: 0, soc_w: 0, dis_w: 0}\n",
+            "no controllable device",
+        ),
         ("- a list\n", "expected a mapping"),
     ],
 )

@@ -45,8 +45,12 @@ def _episode(env, seed: int, action_seed: int) -> list:
 
 def test_agent_ids_and_spaces(env13) -> None:
     assert env13.possible_agents == [
-        "capacitor_cap1", "capacitor_cap2", "regulator_reg1", "regulator_reg2",
-        "regulator_reg3", "battery_batt1",
+        "capacitor_cap1",
+        "capacitor_cap2",
+        "regulator_reg1",
+        "regulator_reg2",
+        "regulator_reg3",
+        "battery_batt1",
     ]
     assert env13.action_space("capacitor_cap1").n == 2
     assert env13.action_space("regulator_reg2").n == 33
@@ -115,16 +119,34 @@ def test_infos_carry_global_terms(env13) -> None:
     env13.reset(seed=2)
     _, rewards, _, _, infos = env13.step(_random_actions(env13, np.random.default_rng(0)))
     for info in infos.values():
-        for key in ("global_reward", "loss", "voltage", "control", "power_loss_ratio",
-                    "vol_reward", "ctrl_reward", "converged", "own_cost"):
+        for key in (
+            "global_reward",
+            "loss",
+            "voltage",
+            "control",
+            "power_loss_ratio",
+            "vol_reward",
+            "ctrl_reward",
+            "converged",
+            "own_cost",
+        ):
             assert key in info
-        assert info["global_reward"] == pytest.approx(info["loss"] + info["voltage"] + info["control"])
-    assert sum(rewards.values()) == pytest.approx(infos["capacitor_cap1"]["global_reward"], abs=1e-9)
+        assert info["global_reward"] == pytest.approx(
+            info["loss"] + info["voltage"] + info["control"]
+        )
+    assert sum(rewards.values()) == pytest.approx(
+        infos["capacitor_cap1"]["global_reward"], abs=1e-9
+    )
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(seed=st.integers(0, 2**31 - 1), action_seed=st.integers(0, 2**31 - 1),
-       system=st.sampled_from(["13Bus", "13Bus_cbat_soc", "13Bus_s1.7"]))
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    action_seed=st.integers(0, 2**31 - 1),
+    system=st.sampled_from(["13Bus", "13Bus_cbat_soc", "13Bus_s1.7"]),
+)
 def test_split_rewards_add_up_to_global_reward(seed: int, action_seed: int, system: str) -> None:
     env = _ENVS.setdefault(system, parallel_env(system))
     rng = np.random.default_rng(action_seed)
@@ -243,7 +265,9 @@ def test_continuous_battery_rejects_nan_and_out_of_box() -> None:
     env.reset(seed=0)
     base = {a: (np.zeros(1, np.float32) if a.startswith("battery") else 1) for a in env.agents}
     for bad in (np.array([np.nan], np.float32), np.array([1.5], np.float32), np.zeros(2)):
-        with pytest.raises(InvalidActionError, match=r"battery_batt1.*Box|Box.*battery_batt1|battery_batt1"):
+        with pytest.raises(
+            InvalidActionError, match=r"battery_batt1.*Box|Box.*battery_batt1|battery_batt1"
+        ):
             env.step({**base, "battery_batt1": bad})
     assert env.core.t == 0
     env.step(base)
