@@ -127,6 +127,7 @@ class GridCore:
         self.battery_setpoint = np.zeros(self.n_bat)
         self.battery_level = np.array([b.idle_level for b in self.batteries], dtype=np.int64)
         self.snapshot: GridSnapshot | None = None
+        self.last_outcome: StepOutcome | None = None
         self.diverged = False
 
     # ------------------------------------------------------------------ construction
@@ -235,6 +236,7 @@ class GridCore:
             eng.set_load_profiles(shape, cfg.step_hours * 3600.0)
             snap = self._restore_and_solve()
         self.snapshot = snap
+        self.last_outcome = None
         self.diverged = not snap.converged
         return snap
 
@@ -284,7 +286,9 @@ class GridCore:
 
     def step(self, actions: Mapping[str, Any]) -> StepOutcome:
         """Validate, apply, solve once and score a joint action keyed by agent id."""
-        return self.step_validated(self.validate(actions))
+        out = self.step_validated(self.validate(actions))
+        self.last_outcome = out
+        return out
 
     def step_validated(self, values: list[Any]) -> StepOutcome:
         """Apply an already validated joint action given in device order."""

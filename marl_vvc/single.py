@@ -151,15 +151,18 @@ class PowerGymEnv(gym.Env):
             try:
                 flat = np.asarray(action, dtype=float)
             except (TypeError, ValueError):
-                raise InvalidActionError(
-                    f"action: expected an array of {n} numbers for {self.action_space}, "
-                    f"got {action!r}"
-                ) from None
+                try:  # a sequence mixing numbers and 1-element arrays
+                    flat = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in action])
+                except (TypeError, ValueError):
+                    raise InvalidActionError(
+                        f"action: expected an array of {n} numbers for {self.action_space}, "
+                        f"got {action!r}"
+                    ) from None
             if flat.shape != (n,):
                 raise InvalidActionError(
                     f"action: expected shape ({n},) for {self.action_space}, got shape {flat.shape}"
                 )
-            values = list(np.asarray(action).reshape(-1))
+            values = list(flat)
         return dict(zip(core.agent_ids, values, strict=True))
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:

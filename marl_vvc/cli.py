@@ -1,0 +1,143 @@
+"""The ``marl-vvc`` command: list systems, run policies, benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from marl_vvc.errors import MarlVVCError
+
+
+def _env_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {}
+    if getattr(args, "systems_dir", None):
+        kwargs["systems_dir"] = args.systems_dir
+    return kwargs
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Print systems, or one system's agents and spaces."""
+    from marl_vvc import available_systems, parallel_env
+
+    if not args.env:
+        print("systems (add variants _cbat, _soc, _s<scale>):")
+        for name in available_systems():
+            print(f"  {name}")
+        return 0
+    env = parallel_env(args.env, **_env_kwargs(args))
+    print(f"{args.env}: {len(env.possible_agents)} agents, state size {env.state_space.shape[0]}")
+    print(f"{'agent':<28} {'bus':<12} {'action space':<26} observation")
+    for agent, dev in zip(env.possible_agents, env.core.devices, strict=True):
+        print(
+            f"{agent:<28} {dev.bus:<12} {env.action_space(agent)!s:<26} "
+            f"Box{env.observation_space(agent).shape}"
+        )
+    env.close()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a policy for some episodes and print returns with their components."""
+    from marl_vvc.runner import run_episodes
+
+    results = run_episodes(
+        args.env,
+        mode=args.mode,
+        policy=args.policy,
+        episodes=args.episodes,
+        seed=args.seed,
+        progress=not args.quiet,
+        **_env_kwargs(args),
+    )
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    print(f"{args.env}  mode={args.mode}  policy={args.policy}")
+    print(f"{'episode':>7} {'profile':>7} {'return':>10} {'loss':>9} {'voltage':>9} {'control':>9}")
+    for r in results:
+        print(
+            f"{r['episode']:>7} {r['profile']!s:>7} {r['return']:>10.3f} {r['loss']:>9.3f} "
+            f"{r['voltage']:>9.3f} {r['control']:>9.3f}"
+        )
+    mean = float(np.mean([r["return"] for r in results]))
+    print(f"mean return {mean:.3f} over {len(results)} episode(s)")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Time env steps against the bare OpenDSS work of the same steps."""
+    from marl_vvc.bench import print_report, run_benchmark
+
+    report = run_benchmark(
+        args.env or None, steps=args.steps, resets=args.resets, systems_dir=args.systems_dir
+    )
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print_report(report)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``marl-vvc``."""
+    parser = argparse.ArgumentParser(
+        prog="marl-vvc",
+        description="Multi-agent Volt-Var control environments on OpenDSS.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="list systems, or the agents and spaces of one system")
+    p.add_argument("--env", default=None, help="system name, e.g. 13Bus or 123Bus_cbat")
+    p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("run", help="run a policy and print per-episode returns")
+    p.add_argument("--env", default="13Bus", help="system name (default 13Bus)")
+    p.add_argument(
+        "--mode",
+        choices=("single", "parallel", "episodic"),
+        default="parallel",
+        help="single: Gymnasium wrapper; parallel: one agent per device; "
+        "episodic: single-agent over profiles 0, 1, 2, ...",
+    )
+    p.add_argument("--policy", choices=("random", "hold"), default="random")
+    p.add_argument("--episodes", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("bench", help="env step vs bare OpenDSS work, reset, memory, N envs")
+    p.add_argument("--env", action="append", help="system(s) to time (default: all available)")
+    p.add_argument("--steps", type=int, default=480, help="steps per timing block")
+    p.add_argument("--resets", type=int, default=10_000, help="resets for the memory check")
+    p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; user errors print one line and exit with status 2."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "episodes", 1) < 1:
+        parser.error("--episodes must be >= 1")
+    try:
+        return int(args.func(args))
+    except MarlVVCError as exc:
+        print(f"marl-vvc: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
