@@ -152,6 +152,8 @@ def check_discrete(agent: str, action: Any, n: int) -> int:
     Raises:
         InvalidActionError: Not an integer in ``[0, n)`` (names the agent and the space).
     """
+    if type(action) is int and 0 <= action < n:  # the common case, fast
+        return action
     value = action
     if isinstance(value, np.ndarray):
         if value.size != 1:

@@ -48,6 +48,10 @@ class OpenDSSEngine:
         self._dss = _OpenDSSDirect(self._ctx._api_util, prefer_lists=False)
         self._dss.Basic.AllowChangeDir(False)
         self._dss.Basic.AllowEditor(False)
+        # Raw CFFI calls for the per-step hot path (the wrappers cost ~2 µs a call).
+        self._lib = self._dss._lib
+        self._check = self._dss._check_for_error
+        self._float64_gr = self._dss._get_float64_gr_array
         self._step_seconds = 3600.0
         self._shape_points = 0
         self.compile()
@@ -94,6 +98,12 @@ class OpenDSSEngine:
         if self.load_names == ("none",):
             self.load_names = ()
         self.load_index = {n: i for i, n in enumerate(self.load_names)}
+        # 1-based positions used to activate devices without passing names in the hot path.
+        self._index = {
+            cls: {n: i + 1 for i, n in enumerate(self.element_names(cls))}
+            for cls in ("Transformer", "Capacitor", "Generator")
+        }
+        self._set_index = {cls: getattr(self._lib, f"{cls}s_Set_idx") for cls in self._index}
 
     # ------------------------------------------------------------------ generic access
     def command(self, text: str) -> str:
@@ -168,12 +178,21 @@ class OpenDSSEngine:
             self._dss.RegControls.Winding()
         )
 
+    def _activate_index(self, cls: str, name: str) -> None:
+        index = self._index[cls].get(name)
+        if index is None:  # added after compiling? refresh the map once
+            self._index[cls] = {n: i + 1 for i, n in enumerate(self.element_names(cls))}
+            index = self._index[cls].get(name)
+            if index is None:
+                raise CircuitLoadError(f"{self.master.name} has no element {cls}.{name}")
+        self._set_index[cls](index)
+
     def set_tap(self, transformer: str, winding: int, tap: float) -> None:
         """Set the per-unit tap of one transformer winding (rebuilds Y at the next solve)."""
-        t = self._dss.Transformers
-        t.Name(transformer)
-        t.Wdg(winding)
-        t.Tap(float(tap))
+        self._activate_index("Transformer", transformer)
+        lib = self._lib
+        lib.Transformers_Set_Wdg(winding)
+        self._check(lib.Transformers_Set_Tap(float(tap)))
 
     def set_tap_limits(self, transformer: str, winding: int, lo: float, hi: float, n: int) -> None:
         """Set MinTap, MaxTap and NumTaps of one transformer winding."""
@@ -193,9 +212,8 @@ class OpenDSSEngine:
 
     def set_capacitor(self, name: str, state: int) -> None:
         """Open (0) or close (1) every step of a capacitor bank."""
-        c = self._dss.Capacitors
-        c.Name(name)
-        c.States([int(state)] * int(c.NumSteps()))
+        self._activate_index("Capacitor", name)
+        self._check(self._lib.Capacitors_Close() if state else self._lib.Capacitors_Open())
 
     def capacitor_state(self, name: str) -> int:
         """1 if any step of the capacitor is closed, else 0."""
@@ -205,10 +223,20 @@ class OpenDSSEngine:
 
     def set_generator(self, name: str, kw: float, kvar: float) -> None:
         """Set a Generator's kW and kvar (positive = injecting into the grid)."""
-        g = self._dss.Generators
-        g.Name(name)
-        g.kW(float(kw))
-        g.kvar(float(kvar))
+        self._activate_index("Generator", name)
+        lib = self._lib
+        lib.Generators_Set_kW(float(kw))
+        self._check(lib.Generators_Set_kvar(float(kvar)))
+
+    def generator_powers_kw(self, names: tuple[str, ...]) -> np.ndarray:
+        """Terminal kW of each named Generator (negative = injecting)."""
+        lib = self._lib
+        out = np.empty(len(names))
+        for i, name in enumerate(names):
+            self._activate_index("Generator", name)
+            self._check(lib.CktElement_Get_TotalPowers_GR())
+            out[i] = self._float64_gr()[0]
+        return out
 
     def set_control_mode(self, mode: str) -> None:
         """Set OpenDSS's control mode: ``off`` (agents own devices) or ``static``."""
@@ -274,30 +302,31 @@ class OpenDSSEngine:
         Returns:
             ``(converged, error)``: non-convergence is an outcome, never an exception.
         """
-        sol = self._dss.Solution
+        lib = self._lib
         try:
-            if advance:
-                sol.Solve()
-            else:
-                sol.SolveNoControl()
+            self._check(lib.Solution_Solve() if advance else lib.Solution_SolveNoControl())
         except _DSSException as exc:
             return False, str(exc)
-        if not sol.Converged():
-            return False, f"power flow did not converge in {sol.Iterations()} iterations"
+        if not lib.Solution_Get_Converged():
+            iterations = lib.Solution_Get_Iterations()
+            return False, f"power flow did not converge in {iterations} iterations"
         return True, None
 
     def node_vmag_pu(self) -> np.ndarray:
         """Per-unit voltage magnitude of every node, in :attr:`node_names` order."""
-        return self._dss.Circuit.AllBusMagPu()
+        self._check(self._lib.Circuit_Get_AllBusVmagPu_GR())
+        return self._float64_gr()
 
     def losses_kw(self) -> tuple[float, float]:
         """Total circuit losses as (kW, kvar)."""
-        loss = self._dss.Circuit.Losses()
+        self._check(self._lib.Circuit_Get_Losses_GR())
+        loss = self._float64_gr()
         return float(loss[0]) / 1000.0, float(loss[1]) / 1000.0
 
     def total_power_kw(self) -> tuple[float, float]:
         """Power at the source as (kW, kvar); negative = supplied by the source."""
-        p = self._dss.Circuit.TotalPower()
+        self._check(self._lib.Circuit_Get_TotalPower_GR())
+        p = self._float64_gr()
         return float(p[0]), float(p[1])
 
     def iterations(self) -> int:

@@ -10,8 +10,7 @@ per-device control costs.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,9 +22,8 @@ from marl_vvc.rewards import RewardTerms, bus_violation, loss_ratio
 from marl_vvc.scenarios import SyntheticProfiles, YearlyProfiles, explicit_profile
 
 
-@dataclass(frozen=True)
-class GridSnapshot:
-    """What one power flow produced (arrays are read-only views owned by the snapshot).
+class GridSnapshot(NamedTuple):
+    """What one power flow produced (immutable; its arrays are read-only).
 
     Attributes:
         v: ``(n_nodes,)`` per-unit node voltages, bus-major (PowerGym observation order).
@@ -54,8 +52,7 @@ class GridSnapshot:
     hour: float
 
 
-@dataclass(frozen=True)
-class StepOutcome:
+class StepOutcome(NamedTuple):
     """Result of one step of the grid core.
 
     Attributes:
@@ -96,6 +93,7 @@ class GridCore:
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
         self.engine = OpenDSSEngine(config.circuit)
+        self._place_batteries()
         self.devices: tuple[Device, ...] = self._build_devices()
         self.capacitors = tuple(d for d in self.devices if isinstance(d, Capacitor))
         self.regulators = tuple(d for d in self.devices if isinstance(d, Regulator))
@@ -115,17 +113,24 @@ class GridCore:
             self.engine.set_tap_limits(
                 reg.name, reg.winding, reg.tap_min, reg.tap_max, reg.levels - 1
             )
-        self._battery_elements = tuple(f"Generator.{b.name}" for b in self.batteries)
+        self._battery_names = tuple(b.name for b in self.batteries)
         # Episode state (set by reset).
         self.t = 0
         self.profile_index: int | None = None
         self.multipliers = np.empty((len(self.load_names), config.horizon))
-        self.cap_status = np.ones(self.n_cap, dtype=np.int64)
-        self.tap_index = np.zeros(self.n_reg, dtype=np.int64)
-        self.tap = np.zeros(self.n_reg)
-        self.kwh = np.array([b.initial_kwh for b in self.batteries], dtype=float)
-        self.battery_setpoint = np.zeros(self.n_bat)
-        self.battery_level = np.array([b.idle_level for b in self.batteries], dtype=np.int64)
+        # Device state as Python lists (a handful of devices: scalars beat tiny arrays);
+        # read it through the array properties below.
+        self._cap_names = tuple(c.name for c in self.capacitors)
+        self._cap: list[int] = [1] * self.n_cap
+        self._tap_idx: list[int] = [0] * self.n_reg
+        self._tap: list[float] = [0.0] * self.n_reg
+        self._kwh: list[float] = [b.initial_kwh for b in self.batteries]
+        self._setpoint: list[float] = [0.0] * self.n_bat
+        self._level: list[int] = [b.idle_level for b in self.batteries]
+        n_v = len(self.engine.bus_node_order)
+        self._state = np.empty(n_v + self.n_cap + self.n_reg + 2 * self.n_bat)
+        self._max_kw = np.array([b.max_kw for b in self.batteries], dtype=float)
+        self._max_kwh = np.array([b.max_kwh for b in self.batteries], dtype=float)
         self.snapshot: GridSnapshot | None = None
         self.last_outcome: StepOutcome | None = None
         self.diverged = False
@@ -165,6 +170,19 @@ class GridCore:
                 )
             )
         return tuple(devices)
+
+    def _place_batteries(self) -> None:
+        """Declare configured batteries that the circuit file lacks (idle Generators)."""
+        for bat in self.config.batteries:
+            if bat.placement is None or self.engine.has_element(f"Generator.{bat.name}"):
+                continue
+            bus = bat.placement.bus1.split(".")[0]
+            if bus not in self.engine.bus_names:  # a new bus would invalidate the node maps
+                raise CircuitLoadError(
+                    f"system {self.config.name}: battery {bat.name} is placed at bus {bus!r}, "
+                    f"which the circuit {self.config.circuit} does not have"
+                )
+            self.engine.command(bat.placement.command(bat.name, bat.pf))
 
     def _require(self, full_name: str) -> None:
         if not self.engine.has_element(full_name):
@@ -221,16 +239,17 @@ class GridCore:
         start = (
             (cfg.reg_levels - 1) if cfg.quirks.taps_at_max_on_reset else (cfg.reg_levels - 1) // 2
         )
-        self.tap_index[:] = start
-        self.tap = np.array([r.tap(start) for r in self.regulators], dtype=float)
-        self.cap_status[:] = 1
-        self.kwh = np.array([b.initial_kwh for b in self.batteries], dtype=float)
-        self.battery_setpoint[:] = 0.0
-        self.battery_level[:] = [b.idle_level for b in self.batteries]
+        self._tap_idx = [start] * self.n_reg
+        self._tap = [r.tap(start) for r in self.regulators]
+        self._cap = [1] * self.n_cap
+        self._kwh = [b.initial_kwh for b in self.batteries]
+        self._setpoint = [0.0] * self.n_bat
+        self._level = [b.idle_level for b in self.batteries]
         self.t = 0
         snap = self._restore_and_solve()
         if not snap.converged:  # a diverged past can poison the restore: start from scratch
             eng.compile()
+            self._place_batteries()
             for reg in self.regulators:
                 eng.set_tap_limits(reg.name, reg.winding, reg.tap_min, reg.tap_max, reg.levels - 1)
             eng.set_load_profiles(shape, cfg.step_hours * 3600.0)
@@ -243,7 +262,7 @@ class GridCore:
     def _restore_and_solve(self) -> GridSnapshot:
         eng = self.engine
         eng.rewind()
-        for reg, tap in zip(self.regulators, self.tap, strict=True):
+        for reg, tap in zip(self.regulators, self._tap, strict=True):
             eng.set_tap(reg.name, reg.winding, tap)
         for cap in self.capacitors:
             eng.set_capacitor(cap.name, 1)
@@ -286,47 +305,56 @@ class GridCore:
 
     def step(self, actions: Mapping[str, Any]) -> StepOutcome:
         """Validate, apply, solve once and score a joint action keyed by agent id."""
-        out = self.step_validated(self.validate(actions))
-        self.last_outcome = out
-        return out
+        return self.step_validated(self.validate(actions))
 
     def step_validated(self, values: list[Any]) -> StepOutcome:
-        """Apply an already validated joint action given in device order."""
-        cfg, eng, q = self.config, self.engine, self.config.quirks
-        n_cap, n_reg = self.n_cap, self.n_reg
-        costs = np.zeros(len(self.devices))
+        """Apply an already validated joint action given in device order.
 
-        # capacitors: absolute status
-        caps = np.asarray(values[:n_cap], dtype=np.int64)
-        cap_diff = np.abs(caps - self.cap_status)
-        for i in np.flatnonzero(cap_diff):
-            eng.set_capacitor(self.capacitors[i].name, int(caps[i]))
-        self.cap_status = caps
-        costs[:n_cap] = cfg.weights.cap_w * cap_diff
+        Device counts are small (≤ 32), so the per-device work runs on Python scalars; the
+        per-bus work (violations, voltages) is numpy.
+        """
+        cfg, eng, w = self.config, self.engine, self.config.weights
+        n_cap, n_reg, n_bat = self.n_cap, self.n_reg, self.n_bat
+        costs = [0.0] * len(self.devices)
 
-        # regulators: tap index -> ratio; write only taps that changed (a write rebuilds Y)
-        idx = np.asarray(values[n_cap : n_cap + n_reg], dtype=np.int64)
-        new_tap = np.array([r.tap(int(n)) for r, n in zip(self.regulators, idx, strict=True)])
-        steps = np.array([r.step for r in self.regulators])
-        reg_diff = np.abs(self.tap - new_tap) / steps if n_reg else np.zeros(0)
-        for i in np.flatnonzero(idx != self.tap_index):
-            eng.set_tap(self.regulators[i].name, self.regulators[i].winding, new_tap[i])
-        self.tap_index, self.tap = idx, new_tap
-        costs[n_cap : n_cap + n_reg] = cfg.weights.reg_w * reg_diff
+        # capacitors: absolute status; write only those that changed
+        cap_prev = self._cap
+        caps = [int(a) for a in values[:n_cap]]
+        cap_switches = 0
+        for i in range(n_cap):
+            if caps[i] != cap_prev[i]:
+                eng.set_capacitor(self._cap_names[i], caps[i])
+                costs[i] = w.cap_w
+                cap_switches += 1
+        self._cap = caps
+
+        # regulators: tap position -> ratio; write only taps that moved (a write rebuilds Y)
+        tap_prev, idx_prev = self._tap, self._tap_idx
+        idx = [int(a) for a in values[n_cap : n_cap + n_reg]]
+        taps = [0.0] * n_reg
+        reg_travel = 0.0
+        for i in range(n_reg):
+            reg = self.regulators[i]
+            taps[i] = tap = idx[i] * reg.step + reg.tap_min
+            travel = abs(tap_prev[i] - tap) / reg.step
+            reg_travel += travel
+            costs[n_cap + i] = w.reg_w * travel
+            if idx[i] != idx_prev[i]:
+                eng.set_tap(reg.name, reg.winding, tap)
+        self._tap, self._tap_idx = taps, idx
 
         # batteries: project onto what the stored energy allows
-        setpoints = np.zeros(self.n_bat)
-        for j, (bat, a) in enumerate(zip(self.batteries, values[n_cap + n_reg :], strict=True)):
+        over_pf = cfg.quirks.battery_kvar_over_pf
+        setpoints = [0.0] * n_bat
+        for j in range(n_bat):
+            bat, a = self.batteries[j], values[n_cap + n_reg + j]
             if bat.levels is None:
-                setpoints[j] = bat.project_continuous(a, self.kwh[j], self._duration_h)
+                kw = bat.project_continuous(a, self._kwh[j], self._duration_h)
             else:
-                self.battery_level[j], setpoints[j] = bat.project_level(
-                    a, self.kwh[j], self._duration_h
-                )
-            eng.set_generator(
-                bat.name, setpoints[j], bat.kvar(setpoints[j], q.battery_kvar_over_pf)
-            )
-        self.battery_setpoint = setpoints
+                self._level[j], kw = bat.project_level(int(a), self._kwh[j], self._duration_h)
+            setpoints[j] = kw
+            eng.set_generator(bat.name, kw, bat.kvar(kw, over_pf))
+        self._setpoint = setpoints
 
         converged, error = eng.solve(advance=True)
         self.t += 1
@@ -335,46 +363,51 @@ class GridCore:
         last = self.t >= cfg.horizon
         if not converged:
             self.diverged = True
-            return self._diverged_outcome(snap, costs)
+            self.last_outcome = self._diverged_outcome(snap)
+            return self.last_outcome
 
         # battery energy update with the power the network actually took
-        if self.n_bat:
-            max_kwh = np.array([b.max_kwh for b in self.batteries])
-            kwh = np.clip(self.kwh + snap.battery_kw * self._duration_h, 0.0, max_kwh)
-            self.kwh = np.round(kwh) if q.integer_kwh else kwh
-            max_kw = np.array([b.max_kw for b in self.batteries])
-            soc = self.kwh / max_kwh
-            soc_err = np.abs(soc - np.array([b.initial_soc for b in self.batteries]))
-            dis_err = np.maximum(setpoints, 0.0) / max_kw
-            costs[n_cap + n_reg :] = cfg.weights.dis_w * dis_err + (
-                cfg.weights.soc_w * soc_err if last else 0.0
-            )
-        else:
-            soc = soc_err = dis_err = np.zeros(0)
+        soc_sum = soc_err_sum = dis_sum = 0.0
+        if n_bat:
+            p = snap.battery_kw.tolist()
+            kwh = self._kwh
+            for j in range(n_bat):
+                bat = self.batteries[j]
+                e = min(max(kwh[j] + p[j] * self._duration_h, 0.0), bat.max_kwh)
+                kwh[j] = e = float(round(e)) if cfg.quirks.integer_kwh else e
+                soc = e / bat.max_kwh
+                soc_err = abs(soc - bat.initial_soc)
+                dis = max(setpoints[j], 0.0) / bat.max_kw
+                costs[n_cap + n_reg + j] = w.dis_w * dis + (w.soc_w * soc_err if last else 0.0)
+                soc_sum += soc
+                soc_err_sum += soc_err
+                dis_sum += dis
 
         violation = bus_violation(snap.bus_vmax, snap.bus_vmin, cfg.v_min, cfg.v_max)
         ratio = loss_ratio(snap.losses_kw, snap.total_power_kw)
+        cost_arr = np.array(costs)
         terms = RewardTerms(
             power_loss_ratio=ratio,
-            loss=-ratio * cfg.weights.power_w,
+            loss=-ratio * w.power_w,
             voltage=-float(violation.sum()),
-            control=-float(costs.sum()),
+            control=-float(cost_arr.sum()),
         )
         eps = 1e-10
         info = {
             "power_loss_ratio": ratio,
             "vol_reward": terms.voltage,
             "ctrl_reward": terms.control,
-            "av_cap_err": float(cap_diff.sum()) / (n_cap + eps),
-            "av_reg_err": float(reg_diff.sum()) / (n_reg + eps),
-            "av_dis_err": float(dis_err.sum()) / (self.n_bat + eps),
-            "av_soc_err": float(soc_err.sum()) / (self.n_bat + eps),
-            "av_soc": float(soc.sum()) / (self.n_bat + eps),
+            "av_cap_err": cap_switches / (n_cap + eps),
+            "av_reg_err": reg_travel / (n_reg + eps),
+            "av_dis_err": dis_sum / (n_bat + eps),
+            "av_soc_err": soc_err_sum / (n_bat + eps),
+            "av_soc": soc_sum / (n_bat + eps),
             "converged": True,
         }
-        return StepOutcome(snap, terms, costs, violation, info, self.t, last)
+        self.last_outcome = StepOutcome(snap, terms, cost_arr, violation, info, self.t, last)
+        return self.last_outcome
 
-    def _diverged_outcome(self, snap: GridSnapshot, costs: np.ndarray) -> StepOutcome:
+    def _diverged_outcome(self, snap: GridSnapshot) -> StepOutcome:
         penalty = float(self.config.divergence_penalty)
         terms = RewardTerms(power_loss_ratio=float("nan"), loss=0.0, voltage=0.0, control=-penalty)
         # The penalty is charged as a shared control cost so the per-device costs still add up.
@@ -399,7 +432,7 @@ class GridCore:
         vmin = np.minimum.reduceat(v, offsets)
         loss_kw, loss_kvar = eng.losses_kw()
         tot_kw, tot_kvar = eng.total_power_kw()
-        bat_kw = np.array([eng.element_powers(e)[0] for e in self._battery_elements], dtype=float)
+        bat_kw = eng.generator_powers_kw(self._battery_names)
         for arr in (v, vmax, vmin, bat_kw):
             arr.flags.writeable = False
         return GridSnapshot(
@@ -422,14 +455,47 @@ class GridCore:
         snap = self.snapshot
         if snap is None:
             raise RuntimeError("state_vector() before reset()")
-        taps = self.tap if self.config.quirks.tap_ratio_obs else self.tap_index.astype(float)
-        bats = np.empty(2 * self.n_bat)
+        out = self._state.copy()
+        n_v = len(snap.v)
+        a, b, c = n_v + self.n_cap, n_v + self.n_cap + self.n_reg, len(out)
+        out[:n_v] = snap.v
+        out[n_v:a] = self._cap
+        out[a:b] = self._tap if self.config.quirks.tap_ratio_obs else self._tap_idx
         if self.n_bat:
-            max_kwh = np.array([b.max_kwh for b in self.batteries])
-            max_kw = np.array([b.max_kw for b in self.batteries])
-            bats[0::2] = self.kwh / max_kwh
-            bats[1::2] = -snap.battery_kw / max_kw
-        return np.concatenate((snap.v, self.cap_status.astype(float), taps, bats))
+            out[b:c:2] = np.divide(self._kwh, self._max_kwh)
+            out[b + 1 : c : 2] = -snap.battery_kw / self._max_kw
+        return out
+
+    # Device state as read-only arrays.
+    @property
+    def cap_status(self) -> np.ndarray:
+        """``(n_cap,)`` capacitor status (1 closed)."""
+        return np.array(self._cap, dtype=np.int64)
+
+    @property
+    def tap_index(self) -> np.ndarray:
+        """``(n_reg,)`` regulator tap positions."""
+        return np.array(self._tap_idx, dtype=np.int64)
+
+    @property
+    def tap(self) -> np.ndarray:
+        """``(n_reg,)`` regulator tap ratios."""
+        return np.array(self._tap, dtype=float)
+
+    @property
+    def kwh(self) -> np.ndarray:
+        """``(n_bat,)`` stored energy in kWh."""
+        return np.array(self._kwh, dtype=float)
+
+    @property
+    def battery_setpoint(self) -> np.ndarray:
+        """``(n_bat,)`` projected battery command of the last step (kW, + = discharge)."""
+        return np.array(self._setpoint, dtype=float)
+
+    @property
+    def battery_level(self) -> np.ndarray:
+        """``(n_bat,)`` discrete battery level after projection."""
+        return np.array(self._level, dtype=np.int64)
 
     @property
     def state_size(self) -> int:

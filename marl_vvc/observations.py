@@ -13,6 +13,8 @@ sin(day) cos(day)]``, and each agent's observation is a fixed index gather from 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from gymnasium import spaces
 
@@ -49,10 +51,9 @@ class LocalObservations:
         self._off_vmin = off_dis + n_bat
         self._off_vmax = self._off_vmin + n_bus
         off_time = self._off_vmax + n_bus
-        self._size = off_time + 2
-        self._levels = np.array([r.levels - 1 for r in core.regulators], dtype=float)
         self._max_kw = np.array([b.max_kw for b in core.batteries], dtype=float)
-        self._max_kwh = np.array([b.max_kwh for b in core.batteries], dtype=float)
+        self._levels_list = [r.levels - 1 for r in core.regulators]
+        self._max_kwh_list = [b.max_kwh for b in core.batteries]
         self.index: dict[str, np.ndarray] = {}
         self.spaces: dict[str, spaces.Box] = {}
         counters = {"capacitor": 0, "regulator": 0, "battery": 0}
@@ -86,20 +87,17 @@ class LocalObservations:
         core = self.core
         snap = core.snapshot
         assert snap is not None
-        f = np.empty(self._size, dtype=np.float32)
-        n_cap, n_reg, n_bat = core.n_cap, core.n_reg, core.n_bat
-        f[:n_cap] = core.cap_status
-        f[n_cap : n_cap + n_reg] = core.tap_index / self._levels if n_reg else 0.0
-        f[n_cap + n_reg : n_cap + n_reg + n_bat] = core.kwh / self._max_kwh
-        f[n_cap + n_reg + n_bat : self._off_vmin] = np.clip(
-            -snap.battery_kw / self._max_kw, -_DISCHARGE_BOUND, _DISCHARGE_BOUND
+        angle = 2.0 * math.pi * (core.t * core.config.step_hours % 24.0) / 24.0
+        devices = (
+            core._cap
+            + [i / n for i, n in zip(core._tap_idx, self._levels_list, strict=True)]
+            + [e / m for e, m in zip(core._kwh, self._max_kwh_list, strict=True)]
         )
-        f[self._off_vmin : self._off_vmax] = snap.bus_vmin
-        f[self._off_vmax : self._size - 2] = snap.bus_vmax
-        angle = 2.0 * np.pi * (core.t * core.config.step_hours % 24.0) / 24.0
-        f[-2] = np.sin(angle)
-        f[-1] = np.cos(angle)
-        return f
+        discharge = np.clip(-snap.battery_kw / self._max_kw, -_DISCHARGE_BOUND, _DISCHARGE_BOUND)
+        return np.concatenate(
+            (devices, discharge, snap.bus_vmin, snap.bus_vmax, (math.sin(angle), math.cos(angle))),
+            dtype=np.float32,
+        )
 
     def __call__(self, agents: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
         """Observations of ``agents``."""

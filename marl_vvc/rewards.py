@@ -21,7 +21,7 @@ Splitting (``mode``):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,8 +42,7 @@ def loss_ratio(losses_kw: float, total_power_kw: float) -> float:
     return min(max(-losses_kw / total_power_kw, 0.0), 1.0)
 
 
-@dataclass(frozen=True)
-class RewardTerms:
+class RewardTerms(NamedTuple):
     """Global reward terms of one step (all ≤ 0 except the ratio)."""
 
     power_loss_ratio: float

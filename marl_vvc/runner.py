@@ -47,8 +47,8 @@ def run_episodes(
 
     import marl_vvc
 
-    env: Any
-    env = marl_vvc.parallel_env(system, **env_kwargs) if mode == "parallel" else marl_vvc.make_env(system, **env_kwargs)
+    make = marl_vvc.parallel_env if mode == "parallel" else marl_vvc.make_env
+    env: Any = make(system, **env_kwargs)
     core = env.core
     rng = np.random.default_rng(seed)
     results = []
@@ -77,7 +77,13 @@ def run_episodes(
                 steps += 1
                 bar.update(1)
             results.append(
-                {"episode": ep, "profile": core.profile_index, "steps": steps, "converged": converged, **totals}
+                {
+                    "episode": ep,
+                    "profile": core.profile_index,
+                    "steps": steps,
+                    "converged": converged,
+                    **totals,
+                }
             )
             bar.set_postfix(ret=f"{totals['return']:.2f}")
     finally:

@@ -85,6 +85,10 @@ class PowerGymEnv(gym.Env):
         core = self.core
         self._n_discrete = core.n_cap + core.n_reg
         discrete = [2] * core.n_cap + [r.levels for r in core.regulators]
+        self._upper_list = discrete + (
+            [] if config.continuous_batteries else [b.levels for b in core.batteries]
+        )
+        self._upper = np.array(self._upper_list)
         if config.continuous_batteries:
             self.action_space = spaces.Tuple(
                 (
@@ -135,6 +139,35 @@ class PowerGymEnv(gym.Env):
             "profile": self.core.profile_index,
         }
 
+    def _fast_values(self, action: Any) -> list[Any] | None:
+        """Validated device values when the action is a well-formed array, else None."""
+        if self.core.config.continuous_batteries:
+            if not (isinstance(action, tuple) and len(action) == 2):
+                return None
+            disc, cont = action
+            if not (isinstance(disc, np.ndarray) and isinstance(cont, np.ndarray)):
+                return None
+            if disc.shape != self._upper.shape or cont.shape != (self.core.n_bat,):
+                return None
+            if disc.dtype.kind not in "iu" or not np.all((disc >= 0) & (disc < self._upper)):
+                return None
+            if not np.all((cont >= -1.0) & (cont <= 1.0)):  # NaN fails this too
+                return None
+            return disc.tolist() + cont.tolist()
+        if isinstance(action, np.ndarray):
+            if action.shape != self._upper.shape or action.dtype.kind not in "iu":
+                return None
+            values = action.tolist()
+        elif isinstance(action, list | tuple) and all(type(a) is int for a in action):
+            values = list(action)
+        else:
+            return None
+        if len(values) != len(self._upper_list) or not all(
+            0 <= v < u for v, u in zip(values, self._upper_list, strict=True)
+        ):
+            return None
+        return values
+
     def _split(self, action: Any) -> dict[str, Any]:
         core = self.core
         n = len(core.devices)
@@ -177,7 +210,11 @@ class PowerGymEnv(gym.Env):
             raise ResetNeededError(
                 "call reset() before step() (the episode has ended or not begun)"
             )
-        out = self.core.step(self._split(action))
+        values = self._fast_values(action)
+        if values is None:  # slow path: per-device checks with precise error messages
+            out = self.core.step(self._split(action))
+        else:
+            out = self.core.step_validated(values)
         if out.terminated:
             self._started = False
         if self.render_mode == "human":
