@@ -105,7 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="single: Gymnasium wrapper; parallel: one agent per device; "
         "episodic: single-agent over profiles 0, 1, 2, ...",
     )
-    p.add_argument("--policy", choices=("random", "hold"), default="random")
+    p.add_argument(
+        "--policy",
+        choices=("random", "hold", "dss"),
+        default="random",
+        help="random; hold (no device moves); dss (OpenDSS's RegControl/CapControl act)",
+    )
     p.add_argument("--episodes", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")

@@ -129,6 +129,18 @@ class Battery:
             level += math.ceil(((kwh - self.max_kwh) / duration_h - kw) / d - 1e-8)
         return level, (level - mid) * d
 
+    def feasible_levels(self, kwh: float, duration_h: float) -> np.ndarray:
+        """int8 mask of the discrete levels the stored energy allows (projection keeps them)."""
+        kw = self.level_kw()
+        mid = self.idle_level
+        d = self.max_kw / mid
+        ok = np.ones(len(kw), dtype=np.int8)
+        up = kw > kwh / duration_h + d * 1e-8
+        down = kw < (kwh - self.max_kwh) / duration_h - d * 1e-8
+        ok[(np.arange(len(kw)) > mid) & up] = 0
+        ok[(np.arange(len(kw)) < mid) & down] = 0
+        return ok
+
     def project_continuous(self, u: float, kwh: float, duration_h: float) -> float:
         """KW for a command ``u`` in [-1, 1], limited by stored energy (PowerGym's rule)."""
         kw = min(max(float(np.float32(u)), -1.0), 1.0) * self.max_kw

@@ -355,8 +355,53 @@ class GridCore:
             setpoints[j] = kw
             eng.set_generator(bat.name, kw, bat.kvar(kw, over_pf))
         self._setpoint = setpoints
-
         converged, error = eng.solve(advance=True)
+        return self._score(converged, error, costs, cap_switches, reg_travel)
+
+    def step_controllers(self) -> StepOutcome:
+        """One step under OpenDSS's own controllers (RegControl, CapControl), batteries idle.
+
+        PowerGym's ``dss`` mode: the controllers move taps and capacitors during the solve;
+        the moves are read back and scored with the same reward as an agent's.
+        """
+        eng, w = self.engine, self.config.weights
+        for bat in self.batteries:
+            eng.set_generator(bat.name, 0.0, 0.0)
+        self._setpoint = [0.0] * self.n_bat
+        eng.set_control_mode("static")
+        try:
+            converged, error = eng.solve(advance=True)
+        finally:
+            eng.set_control_mode("off")
+        costs = [0.0] * len(self.devices)
+        caps = [eng.capacitor_state(c.name) for c in self.capacitors]
+        cap_switches = sum(a != b for a, b in zip(caps, self._cap, strict=True))
+        for i in range(self.n_cap):
+            costs[i] = w.cap_w * abs(caps[i] - self._cap[i])
+        taps = [eng.tap(r.name, r.winding) for r in self.regulators]
+        reg_travel = 0.0
+        for i, reg in enumerate(self.regulators):
+            travel = abs(self._tap[i] - taps[i]) / reg.step
+            costs[self.n_cap + i] = w.reg_w * travel
+            reg_travel += travel
+        self._cap, self._tap = caps, taps
+        self._tap_idx = [
+            round((tap - r.tap_min) / r.step) for r, tap in zip(self.regulators, taps, strict=True)
+        ]
+        return self._score(converged, error, costs, cap_switches, reg_travel)
+
+    def _score(
+        self,
+        converged: bool,
+        error: str | None,
+        costs: list[float],
+        cap_switches: int,
+        reg_travel: float,
+    ) -> StepOutcome:
+        """Read the solved state, update the batteries and compute the reward terms."""
+        cfg, w = self.config, self.config.weights
+        n_cap, n_reg, n_bat = self.n_cap, self.n_reg, self.n_bat
+        setpoints = self._setpoint
         self.t += 1
         snap = self._read(converged, error)
         self.snapshot = snap

@@ -31,6 +31,9 @@ terminates the episode, with ``reward = −divergence_penalty`` split equally an
 - ``reward_mode``, ``local_ratio``: reward splitting (see :mod:`marl_vvc.rewards`).
 - ``neighbourhood``: buses in each local observation (default 4).
 - ``time_features``: append sin/cos of the time of day (default True).
+- ``action_masks``: observations of discrete agents become
+  ``{"observation": ..., "action_mask": int8 array}`` (PettingZoo convention); a battery's mask
+  hides the levels its stored energy does not allow.
 - ``render_mode``: ``None``, ``"human"`` or ``"rgb_array"``.
 - other keyword arguments override :class:`~marl_vvc.config.SystemConfig` fields.
 """
@@ -45,6 +48,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
 from marl_vvc.config import load_system
+from marl_vvc.devices import Battery
 from marl_vvc.errors import InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore, StepOutcome
 from marl_vvc.influence import measure_influence
@@ -75,6 +79,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         local_ratio: float = 1.0,
         neighbourhood: int = 4,
         time_features: bool = True,
+        action_masks: bool = False,
         render_mode: str | None = None,
         **overrides: Any,
     ) -> None:
@@ -88,6 +93,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
             local_ratio=local_ratio,
             neighbourhood=neighbourhood,
             time_features=time_features,
+            action_masks=action_masks,
             render_mode=render_mode,
             **overrides,
         )
@@ -107,8 +113,21 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         self.observe = LocalObservations(self.core, self.influence, neighbourhood, time_features)
         self.possible_agents = list(self.core.agent_ids)
         self.agents: list[str] = []
-        self.observation_spaces = dict(self.observe.spaces)
         self.action_spaces = {d.agent_id: d.action_space() for d in self.core.devices}
+        self.action_masks = action_masks
+        self._masked = [
+            (d.agent_id, d, self.action_spaces[d.agent_id].n)
+            for d in self.core.devices
+            if action_masks and isinstance(self.action_spaces[d.agent_id], spaces.Discrete)
+        ]
+        self.observation_spaces: dict[str, spaces.Space] = dict(self.observe.spaces)
+        for agent, _, n in self._masked:
+            self.observation_spaces[agent] = spaces.Dict(
+                {
+                    "observation": self.observe.spaces[agent],
+                    "action_mask": spaces.Box(0, 1, shape=(n,), dtype=np.int8),
+                }
+            )
         n = self.core.state_size
         self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
         self._rng = np.random.default_rng()
@@ -145,7 +164,20 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         self.agents = list(self.possible_agents)
         self._last = None
         info = {"converged": snap.converged, "profile": self.core.profile_index}
-        return self.observe(self.agents), {a: dict(info) for a in self.agents}
+        return self._observations(), {a: dict(info) for a in self.agents}
+
+    def _observations(self) -> dict[str, Any]:
+        obs: dict[str, Any] = self.observe(self.agents)
+        if self._masked:
+            core = self.core
+            for agent, dev, n in self._masked:
+                if isinstance(dev, Battery):
+                    j = core.batteries.index(dev)
+                    mask = dev.feasible_levels(core._kwh[j], core.config.step_hours)
+                else:
+                    mask = np.ones(n, dtype=np.int8)
+                obs[agent] = {"observation": obs[agent], "action_mask": mask}
+        return obs
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Apply one joint action; every live agent must act.
@@ -167,7 +199,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         if not out.info["converged"]:
             shares = np.full(len(self.agents), out.reward / len(self.agents))
         agents = self.agents
-        obs = self.observe(agents)
+        obs = self._observations()
         glob = {
             "global_reward": out.reward,
             "loss": out.terms.loss,

@@ -10,7 +10,7 @@ from marl_vvc.baselines import hold_actions, random_actions
 from marl_vvc.errors import ConfigError
 
 MODES = ("single", "parallel", "episodic")
-POLICIES = ("random", "hold")
+POLICIES = ("random", "hold", "dss")
 
 
 def run_episodes(
@@ -29,7 +29,8 @@ def run_episodes(
         system: System name.
         mode: ``single`` (Gymnasium wrapper, random profiles), ``parallel`` (PettingZoo, one
             agent per device) or ``episodic`` (Gymnasium wrapper over profiles 0, 1, 2, …).
-        policy: ``random`` or ``hold`` (no device moves after reset).
+        policy: ``random``, ``hold`` (no device moves after reset) or ``dss`` (OpenDSS's own
+            RegControl/CapControl act, batteries idle; scored with the same reward).
         episodes: Number of episodes.
         seed: Seed of the first reset and of the policy.
         progress: Show a progress bar.
@@ -60,15 +61,19 @@ def run_episodes(
             totals = dict.fromkeys(("return", "loss", "voltage", "control"), 0.0)
             steps, converged, done = 0, True, False
             while not done:
-                acts = random_actions(core, rng) if policy == "random" else hold_actions(core)
-                if mode == "parallel":
-                    _, _, term, trunc, infos = env.step(acts)
-                    info = next(iter(infos.values()))
-                    done = all(term.values()) or all(trunc.values())
+                if policy == "dss":
+                    out = core.step_controllers()
+                    info, done = out.info, out.terminated
                 else:
-                    _, _, term, trunc, info = env.step([acts[a] for a in core.agent_ids])
-                    done = term or trunc
-                out = core.last_outcome
+                    acts = random_actions(core, rng) if policy == "random" else hold_actions(core)
+                    if mode == "parallel":
+                        _, _, term, trunc, infos = env.step(acts)
+                        info = next(iter(infos.values()))
+                        done = all(term.values()) or all(trunc.values())
+                    else:
+                        _, _, term, trunc, info = env.step([acts[a] for a in core.agent_ids])
+                        done = term or trunc
+                    out = core.last_outcome
                 totals["return"] += out.reward
                 totals["loss"] += out.terms.loss
                 totals["voltage"] += out.terms.voltage
