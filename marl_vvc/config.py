@@ -70,14 +70,50 @@ class Quirks:
 
 
 @dataclass(frozen=True)
+class BatteryPlacement:
+    """Where to add a battery's Generator when the circuit file does not declare it.
+
+    Attributes:
+        bus1: Bus with nodes, e.g. ``l3160098.1.2.3``.
+        kv: Rated kV (line-to-line for 2- and 3-phase units, as OpenDSS reads it).
+        phases: Number of phases.
+        conn: ``wye`` or ``delta``.
+        model: OpenDSS Generator model (1 = constant P and Q).
+    """
+
+    bus1: str
+    kv: float
+    phases: int = 1
+    conn: str = "wye"
+    model: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.kv > 0 or self.phases not in (1, 2, 3) or self.conn not in ("wye", "delta"):
+            raise ConfigError(
+                f"battery placement {self}: kv must be > 0, phases 1-3, conn wye or delta"
+            )
+
+    def command(self, name: str, pf: float) -> str:
+        """OpenDSS command declaring the battery as an idle Generator (kW = 0)."""
+        return (
+            f"new generator.{name} bus1={self.bus1} phases={self.phases} kv={self.kv!r} kw=0 "
+            f"pf={pf!r} conn={self.conn} model={self.model}"
+        )
+
+
+@dataclass(frozen=True)
 class BatteryConfig:
-    """A battery, modelled in the circuit as an OpenDSS Generator of the same name."""
+    """A battery, modelled in the circuit as an OpenDSS Generator of the same name.
+
+    ``placement`` adds the Generator after compiling when the circuit lacks it.
+    """
 
     name: str
     max_kw: float
     pf: float
     max_kwh: float
     initial_kwh: float
+    placement: BatteryPlacement | None = None
 
     def __post_init__(self) -> None:
         for key in ("max_kw", "max_kwh"):
@@ -130,6 +166,8 @@ class SystemConfig:
         v_max: Upper voltage limit (pu).
         divergence_penalty: Reward penalty when the power flow does not converge.
         powergym: Layout of the system in a PowerGym ``systems`` folder, if it has one.
+            Systems too large to ship name ``feeder_data`` instead of ``circuit`` (see
+            :mod:`marl_vvc.feeder_data`).
         profiles_dir: Folder of yearly load-shape CSVs (PowerGym scheme); None = built-in.
     """
 
@@ -273,6 +311,7 @@ _TOP_KEYS = {
     "v_max",
     "divergence_penalty",
     "description",
+    "feeder_data",
 }
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
@@ -287,12 +326,30 @@ def _batteries(data: Any) -> tuple[BatteryConfig, ...]:
         raise ConfigError(f"batteries: expected a list, got {type(data).__name__}")
     out = []
     keys = {"name", "max_kw", "pf", "max_kwh", "initial_kwh"}
+    place_keys = {f.name for f in fields(BatteryPlacement)}
     for i, item in enumerate(data):
-        _check_keys(f"batteries[{i}]", item, keys, keys)
+        _check_keys(f"batteries[{i}]", item, keys | {"placement"}, keys)
+        placement = None
+        if "placement" in item:
+            where, pl = f"batteries[{i}].placement", item["placement"]
+            _check_keys(where, pl, place_keys, {"bus1", "kv"})
+            try:
+                placement = BatteryPlacement(
+                    bus1=str(pl["bus1"]).lower(),
+                    kv=_number(f"{where}.kv", pl["kv"]),
+                    phases=int(pl.get("phases", 1)),
+                    conn=str(pl.get("conn", "wye")).lower(),
+                    model=int(pl.get("model", 1)),
+                )
+            except ConfigError:
+                raise
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{where}: {exc}") from exc
         out.append(
             BatteryConfig(
                 name=str(item["name"]).lower(),
                 **{k: _number(f"batteries[{i}].{k}", item[k]) for k in keys - {"name"}},
+                placement=placement,
             )
         )
     return tuple(out)
@@ -352,7 +409,11 @@ def load_system(
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    _check_keys(str(path.name), data, _TOP_KEYS, {"circuit", "reward"})
+    # A system too large to ship names its feeder data instead of a circuit file.
+    fetched = isinstance(data, dict) and "feeder_data" in data
+    _check_keys(
+        str(path.name), data, _TOP_KEYS, {"reward", "feeder_data" if fetched else "circuit"}
+    )
 
     reward = dict(data["reward"])
     soc_variant = reward.pop("soc_variant", None)
@@ -383,8 +444,8 @@ def load_system(
             battery_csv=pg.get("battery_csv", "Battery.csv"),
         )
 
-    circuit = (path.parent / data["circuit"]).resolve()
     batteries = _batteries(data.get("batteries", []))
+    folder: Path | None = None
     if systems_dir is not None:
         if layout is None:
             raise ConfigError(f"{base} has no PowerGym layout, so systems_dir cannot be used")
@@ -395,9 +456,20 @@ def load_system(
                 f"systems_dir={systems_dir}: expected the master file {circuit} (PowerGym layout "
                 f"'<systems_dir>/{layout.folder}/{layout.master}')"
             )
-        csv = folder / layout.battery_csv
-        if csv.is_file():
-            batteries = read_battery_csv(csv)
+    elif "feeder_data" in data:  # env var folder, else user cache, else checksummed download
+        from marl_vvc.feeder_data import locate_feeder
+
+        circuit = locate_feeder(str(data["feeder_data"]))
+        folder = circuit.parent
+    else:
+        circuit = (path.parent / data["circuit"]).resolve()
+    if folder is not None:
+        csv = folder / (layout.battery_csv if layout else "Battery.csv")
+        if csv.is_file():  # the folder's ratings; placements still come from our config
+            placements = {b.name: b.placement for b in batteries}
+            batteries = tuple(
+                replace(b, placement=placements.get(b.name)) for b in read_battery_csv(csv)
+            )
         if profiles_dir is None and (folder / "loadshape").is_dir():
             profiles_dir = folder / "loadshape"
 
