@@ -169,6 +169,8 @@ class SystemConfig:
             Systems too large to ship name ``feeder_data`` instead of ``circuit`` (see
             :mod:`marl_vvc.feeder_data`).
         profiles_dir: Folder of yearly load-shape CSVs (PowerGym scheme); None = built-in.
+        profile_pool: ``(first, stop)``: resets without a chosen profile draw from
+            ``first <= k < stop`` only (e.g. a training split); None = all profiles.
     """
 
     name: str
@@ -193,6 +195,7 @@ class SystemConfig:
     divergence_penalty: float = 100.0
     powergym: PowerGymLayout | None = None
     profiles_dir: Path | None = None
+    profile_pool: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -214,6 +217,18 @@ class SystemConfig:
             names = getattr(self, key)
             if len(set(names)) != len(names):
                 raise ConfigError(f"{key} lists a name twice: {list(names)}")
+        if self.profile_pool is not None:
+            pool = self.profile_pool
+            if (
+                not isinstance(pool, tuple | list)
+                or len(pool) != 2
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in pool)
+                or not 0 <= pool[0] < pool[1]
+            ):
+                raise ConfigError(
+                    f"profile_pool must be (first, stop) with 0 <= first < stop, got {pool!r}"
+                )
+            object.__setattr__(self, "profile_pool", (int(pool[0]), int(pool[1])))
         if not (self.capacitors or self.regulators or self.batteries):
             raise ConfigError(f"system {self.name} has no controllable device")
 

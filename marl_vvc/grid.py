@@ -224,7 +224,13 @@ class GridCore:
         else:
             k = options.get("profile")
             if k is None:
-                k = int(rng.integers(self.profiles.num_profiles))
+                first, stop = cfg.profile_pool or (0, self.profiles.num_profiles)
+                if stop > self.profiles.num_profiles:
+                    raise InvalidOptionError(
+                        f"profile_pool {cfg.profile_pool} exceeds the {self.profiles.num_profiles} "
+                        "available profiles"
+                    )
+                k = int(rng.integers(first, stop))
             elif isinstance(k, bool) or not isinstance(k, int | np.integer):
                 raise InvalidOptionError(f"profile: expected an integer index, got {k!r}")
             mult = self.profiles.profile(int(k))

@@ -66,3 +66,18 @@ def test_env_profile_options() -> None:
     np.testing.assert_allclose(scaled.unwrapped.core.multipliers, 2 * first)
     env.close()
     scaled.close()
+
+
+def test_profile_pool_restricts_random_draws() -> None:
+    from marl_vvc import ConfigError
+
+    env = make_env("13Bus", profile_pool=(300, 365))
+    drawn = {env.reset(seed=s)[1]["profile"] for s in range(40)}
+    assert min(drawn) >= 300 and max(drawn) < 365 and len(drawn) > 10
+    env.reset(options={"profile": 3})  # an explicit choice is still allowed
+    assert env.unwrapped.core.profile_index == 3
+    with pytest.raises(ConfigError, match="profile_pool"):
+        make_env("13Bus", profile_pool=(5, 2))
+    big = make_env("13Bus", profile_pool=(0, 400))
+    with pytest.raises(InvalidOptionError, match="exceeds"):
+        big.reset(seed=0)
