@@ -331,6 +331,33 @@ _TOP_KEYS = {
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
 
+_TOP_TYPES: dict[str, tuple[type, ...]] = {
+    "circuit": (str,),
+    "feeder_data": (str,),
+    "description": (str,),
+    "capacitors": (list,),
+    "regulators": (list,),
+    "batteries": (list,),
+    "reward": (dict,),
+    "powergym": (dict,),
+    "quirks": (str,),
+}
+
+
+def _check_types(where: str, data: dict[str, Any]) -> None:
+    """Reject values of the wrong type at the top of a system file, naming the key."""
+    for key, types in _TOP_TYPES.items():
+        if key in data and not isinstance(data[key], types):
+            expected = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"{where}: {key} must be a {expected}, got {data[key]!r}")
+    for key in ("capacitors", "regulators"):
+        for item in data.get(key) or ():
+            if not isinstance(item, str | int) or isinstance(item, bool):
+                raise ConfigError(f"{where}: {key} must list element names, got {item!r}")
+    if "quirks" in data and data["quirks"] != "powergym":
+        raise ConfigError(f"{where}: quirks must be 'powergym' or absent, got {data['quirks']!r}")
+
+
 def _weights(where: str, data: dict[str, Any]) -> RewardWeights:
     _check_keys(where, data, _WEIGHT_KEYS, _WEIGHT_KEYS)
     return RewardWeights(**{k: _number(f"{where}.{k}", v) for k, v in data.items()})
@@ -429,6 +456,7 @@ def load_system(
     _check_keys(
         str(path.name), data, _TOP_KEYS, {"reward", "feeder_data" if fetched else "circuit"}
     )
+    _check_types(path.name, data)
 
     reward = dict(data["reward"])
     soc_variant = reward.pop("soc_variant", None)
@@ -501,25 +529,15 @@ def load_system(
     else:
         raise ConfigError(f"quirks: expected None, a bool, a dict or Quirks, got {quirks!r}")
 
-    plain = {
-        k: data[k]
-        for k in (
-            "horizon",
-            "step_hours",
-            "reg_levels",
-            "bat_levels",
-            "tap_min",
-            "tap_max",
-            "regulator_winding",
-            "v_min",
-            "v_max",
-            "divergence_penalty",
-        )
-        if k in data
-    }
+    plain: dict[str, Any] = {}
     for key in ("horizon", "reg_levels", "bat_levels", "regulator_winding"):
-        if key in plain and (not isinstance(plain[key], int) or isinstance(plain[key], bool)):
-            raise ConfigError(f"{path.name}: {key} must be an integer, got {plain[key]!r}")
+        if key in data:
+            if not isinstance(data[key], int) or isinstance(data[key], bool):
+                raise ConfigError(f"{path.name}: {key} must be an integer, got {data[key]!r}")
+            plain[key] = data[key]
+    for key in ("step_hours", "tap_min", "tap_max", "v_min", "v_max", "divergence_penalty"):
+        if key in data:
+            plain[key] = _number(f"{path.name}: {key}", data[key])
     allowed_overrides = {f.name for f in fields(SystemConfig)} - {"name", "base"}
     unknown = sorted(set(overrides) - allowed_overrides)
     if unknown:
