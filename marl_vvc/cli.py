@@ -83,6 +83,20 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Write an episode report (and the influence map) as PNG files."""
+    from marl_vvc.plots import episode_report, influence_map, record_episode
+
+    data = record_episode(
+        args.env, policy=args.policy, profile=args.profile, seed=args.seed, **_env_kwargs(args)
+    )
+    paths = episode_report(data, args.out)
+    paths.append(influence_map(args.env, f"{args.out}/influence.png", **_env_kwargs(args)))
+    for path in paths:
+        print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``marl-vvc``."""
     parser = argparse.ArgumentParser(
@@ -117,6 +131,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="episode report as PNG files")
+    p.add_argument("--env", default="13Bus", help="system name (default 13Bus)")
+    p.add_argument("--policy", choices=("random", "hold", "dss"), default="random")
+    p.add_argument("--profile", type=int, default=None, help="load profile (default: random)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="marl_vvc_report", help="output folder")
+    p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
+    p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("bench", help="env step vs bare OpenDSS work, reset, memory, N envs")
     p.add_argument("--env", action="append", help="system(s) to time (default: all available)")
