@@ -140,12 +140,12 @@ def test_infos_carry_global_terms(env13) -> None:
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     seed=st.integers(0, 2**31 - 1),
     action_seed=st.integers(0, 2**31 - 1),
-    system=st.sampled_from(["13Bus", "13Bus_cbat_soc", "13Bus_s1.7"]),
+    system=st.sampled_from(["13Bus", "13Bus_cbat_soc", "13Bus_s1.7", "123Bus", "123Bus_cbat"]),
 )
 def test_split_rewards_add_up_to_global_reward(seed: int, action_seed: int, system: str) -> None:
     env = _ENVS.setdefault(system, parallel_env(system))
