@@ -97,6 +97,15 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Find or download a large feeder (the 8500-node model) into the user cache."""
+    from marl_vvc.feeder_data import locate_feeder
+
+    master = locate_feeder(args.feeder, base_url=args.url, allow_download=True)
+    print(master)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``marl-vvc``."""
     parser = argparse.ArgumentParser(
@@ -140,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="marl_vvc_report", help="output folder")
     p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
     p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("fetch", help="download the 8500-node feeder into the user cache")
+    p.add_argument("--feeder", default="ieee8500", choices=("ieee8500",))
+    p.add_argument("--url", default=None, help="base URL of a mirror holding the files")
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("bench", help="env step vs bare OpenDSS work, reset, memory, N envs")
     p.add_argument("--env", action="append", help="system(s) to time (default: all available)")

@@ -86,3 +86,15 @@ def test_console_script_and_example_run() -> None:
     )
     lines = [line for line in done.stdout.splitlines() if line.startswith("episode")]
     assert len(lines) == 2 and "return" in lines[0]
+
+
+def test_fetch_without_network_explains_what_to_do(tmp_path, monkeypatch, capsys) -> None:
+    from marl_vvc import feeder_data as fd
+
+    # a private environment mapping (never os.environ: see feeder_data._ENV)
+    monkeypatch.setattr(fd, "_ENV", {fd.ENV_CACHE: str(tmp_path / "cache")})
+    assert main(["fetch", "--url", "http://127.0.0.1:9/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("marl-vvc: error: IEEE 8500-node test feeder")
+    assert "MARL_VVC_8500_DIR" in err and "LineCodes2.dss" in err
+    assert not any((tmp_path / "cache").glob("8500-Node-*"))  # nothing half-written
