@@ -51,19 +51,22 @@ __all__ = [
 ]
 
 
-def parallel_env(system: str = "13Bus", **kwargs: Any) -> VVCParallelEnv:
-    """PettingZoo parallel environment for ``system`` (see :class:`VVCParallelEnv`)."""
+def parallel_env(system: str | None = None, **kwargs: Any) -> VVCParallelEnv:
+    """PettingZoo parallel environment (see :class:`VVCParallelEnv`).
+
+    ``system`` defaults to ``"13Bus"``; ``circuit="Master.dss"`` uses any OpenDSS model instead.
+    """
     return VVCParallelEnv(system, **kwargs)
 
 
-def env(system: str = "13Bus", **kwargs: Any) -> Any:
+def env(system: str | None = None, **kwargs: Any) -> Any:
     """PettingZoo AEC environment for ``system`` (``parallel_to_aec`` of :func:`parallel_env`)."""
     from pettingzoo.utils.conversions import parallel_to_aec
 
     return parallel_to_aec(VVCParallelEnv(system, **kwargs))
 
 
-def make_env(system: str = "13Bus", **kwargs: Any) -> PowerGymEnv:
+def make_env(system: str | None = None, **kwargs: Any) -> PowerGymEnv:
     """Single-agent Gymnasium environment with PowerGym's semantics (see :class:`PowerGymEnv`)."""
     return PowerGymEnv(system, **kwargs)
 

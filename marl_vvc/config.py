@@ -171,6 +171,8 @@ class SystemConfig:
         profiles_dir: Folder of yearly load-shape CSVs (PowerGym scheme); None = built-in.
         profile_pool: ``(first, stop)``: resets without a chosen profile draw from
             ``first <= k < stop`` only (e.g. a training split); None = all profiles.
+        setup_commands: OpenDSS commands run after every compile (e.g. disabling a Storage
+            element that a battery agent replaces).
     """
 
     name: str
@@ -196,6 +198,7 @@ class SystemConfig:
     powergym: PowerGymLayout | None = None
     profiles_dir: Path | None = None
     profile_pool: tuple[int, int] | None = None
+    setup_commands: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -327,6 +330,7 @@ _TOP_KEYS = {
     "divergence_penalty",
     "description",
     "feeder_data",
+    "discover",
 }
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
@@ -341,6 +345,7 @@ _TOP_TYPES: dict[str, tuple[type, ...]] = {
     "reward": (dict,),
     "powergym": (dict,),
     "quirks": (str,),
+    "discover": (bool,),
 }
 
 
@@ -356,6 +361,32 @@ def _check_types(where: str, data: dict[str, Any]) -> None:
                 raise ConfigError(f"{where}: {key} must list element names, got {item!r}")
     if "quirks" in data and data["quirks"] != "powergym":
         raise ConfigError(f"{where}: quirks must be 'powergym' or absent, got {data['quirks']!r}")
+
+
+def _discovered(
+    path: Path, data: dict[str, Any], quirks: Any, profiles_dir: Any, overrides: dict[str, Any]
+) -> SystemConfig:
+    """A YAML system with ``discover: true``: see :func:`marl_vvc.discovery.discover_system`."""
+    from marl_vvc.discovery import discover_system
+
+    plain = {
+        k: data[k]
+        for k in ("horizon", "step_hours", "v_min", "v_max", "divergence_penalty")
+        if k in data
+    }
+    weights = _weights(f"{path.name}: reward", dict(data["reward"])) if "reward" in data else None
+    if profiles_dir is not None:
+        plain["profiles_dir"] = Path(profiles_dir)
+    return discover_system(
+        (path.parent / data["circuit"]).resolve(),
+        capacitors=data.get("capacitors"),
+        regulators=data.get("regulators"),
+        batteries=data.get("batteries"),
+        name=path.stem,
+        weights=weights,
+        quirks=quirks,
+        **{**plain, **overrides},
+    )
 
 
 def _weights(where: str, data: dict[str, Any]) -> RewardWeights:
@@ -453,10 +484,16 @@ def load_system(
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     # A system too large to ship names its feeder data instead of a circuit file.
     fetched = isinstance(data, dict) and "feeder_data" in data
+    discover = isinstance(data, dict) and data.get("discover") is True
     _check_keys(
-        str(path.name), data, _TOP_KEYS, {"reward", "feeder_data" if fetched else "circuit"}
+        str(path.name),
+        data,
+        _TOP_KEYS,
+        ({"circuit"} if discover else {"reward"}) | {"feeder_data" if fetched else "circuit"},
     )
     _check_types(path.name, data)
+    if discover:  # devices found in the circuit; listed ones override discovery
+        return _discovered(path, data, quirks, profiles_dir, overrides)
 
     reward = dict(data["reward"])
     soc_variant = reward.pop("soc_variant", None)

@@ -187,6 +187,14 @@ class OpenDSSEngine:
                 raise CircuitLoadError(f"{self.master.name} has no element {cls}.{name}")
         self._set_index[cls](index)
 
+    def regcontrol_targets(self) -> dict[str, int]:
+        """``{transformer: winding}`` of every RegControl, in RegControl order."""
+        out: dict[str, int] = {}
+        for name in self.element_names("RegControl"):
+            transformer, winding = self.regulator_winding(name)
+            out.setdefault(transformer, winding)
+        return out
+
     def set_tap(self, transformer: str, winding: int, tap: float) -> None:
         """Set the per-unit tap of one transformer winding (rebuilds Y at the next solve)."""
         self._activate_index("Transformer", transformer)

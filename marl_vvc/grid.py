@@ -93,7 +93,7 @@ class GridCore:
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
         self.engine = OpenDSSEngine(config.circuit)
-        self._place_batteries()
+        self._setup()
         self.devices: tuple[Device, ...] = self._build_devices()
         self.capacitors = tuple(d for d in self.devices if isinstance(d, Capacitor))
         self.regulators = tuple(d for d in self.devices if isinstance(d, Regulator))
@@ -139,13 +139,14 @@ class GridCore:
     def _build_devices(self) -> tuple[Device, ...]:
         cfg, eng = self.config, self.engine
         devices: list[Device] = []
+        windings = eng.regcontrol_targets()  # a RegControl names the winding it drives
         for name in cfg.capacitors:
             self._require(f"Capacitor.{name}")
             devices.append(Capacitor(name, eng.element_buses(f"Capacitor.{name}")[0]))
         for name in cfg.regulators:
             self._require(f"Transformer.{name}")
             buses = eng.element_buses(f"Transformer.{name}")
-            winding = cfg.regulator_winding
+            winding = windings.get(name, cfg.regulator_winding)
             devices.append(
                 Regulator(
                     name,
@@ -170,6 +171,12 @@ class GridCore:
                 )
             )
         return tuple(devices)
+
+    def _setup(self) -> None:
+        """After compiling: the configured setup commands, then missing batteries."""
+        for command in self.config.setup_commands:
+            self.engine.command(command)
+        self._place_batteries()
 
     def _place_batteries(self) -> None:
         """Declare configured batteries that the circuit file lacks (idle Generators)."""
@@ -255,7 +262,7 @@ class GridCore:
         snap = self._restore_and_solve()
         if not snap.converged:  # a diverged past can poison the restore: start from scratch
             eng.compile()
-            self._place_batteries()
+            self._setup()
             for reg in self.regulators:
                 eng.set_tap_limits(reg.name, reg.winding, reg.tap_min, reg.tap_max, reg.levels - 1)
             eng.set_load_profiles(shape, cfg.step_hours * 3600.0)

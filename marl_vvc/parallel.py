@@ -26,7 +26,10 @@ terminates the episode, with ``reward = −divergence_penalty`` split equally an
 ``info["converged"] = False``; ``reset()`` recovers.
 
 ## Arguments
-- ``system``: PowerGym-style name (``"13Bus"``, ``"123Bus_cbat_s1.5"``).
+- ``system``: PowerGym-style name (``"13Bus"``, ``"123Bus_cbat_s1.5"``) or a YAML path.
+- ``circuit``: any OpenDSS master file instead; its capacitors, RegControl-driven regulators
+  and Storage elements become agents (see :mod:`marl_vvc.discovery`; ``capacitors=``,
+  ``regulators=``, ``batteries=`` choose them explicitly).
 - ``systems_dir``, ``profiles_dir``, ``quirks``: see :func:`marl_vvc.config.load_system`.
 - ``reward_mode``, ``local_ratio``: reward splitting (see :mod:`marl_vvc.rewards`).
 - ``neighbourhood``: buses in each local observation (default 4).
@@ -47,8 +50,8 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
-from marl_vvc.config import load_system
 from marl_vvc.devices import Battery
+from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore, StepOutcome
 from marl_vvc.influence import measure_influence
@@ -70,8 +73,9 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
 
     def __init__(
         self,
-        system: str = "13Bus",
+        system: str | None = None,
         *,
+        circuit: str | None = None,
         systems_dir: str | None = None,
         profiles_dir: str | None = None,
         quirks: Any = None,
@@ -86,6 +90,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         EzPickle.__init__(
             self,
             system,
+            circuit=circuit,
             systems_dir=systems_dir,
             profiles_dir=profiles_dir,
             quirks=quirks,
@@ -102,8 +107,13 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
                 f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
             )
         self.render_mode = render_mode
-        config = load_system(
-            system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
+        config = resolve_system(
+            system,
+            circuit=circuit,
+            systems_dir=systems_dir,
+            profiles_dir=profiles_dir,
+            quirks=quirks,
+            **overrides,
         )
         self.core = GridCore(config)
         self.influence = measure_influence(self.core)

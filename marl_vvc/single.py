@@ -51,7 +51,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.config import load_system
+from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
 
@@ -65,8 +65,9 @@ class PowerGymEnv(gym.Env):
 
     def __init__(
         self,
-        system: str = "13Bus",
+        system: str | None = None,
         *,
+        circuit: str | None = None,
         systems_dir: str | None = None,
         profiles_dir: str | None = None,
         quirks: Any = None,
@@ -78,8 +79,13 @@ class PowerGymEnv(gym.Env):
                 f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
             )
         self.render_mode = render_mode
-        config = load_system(
-            system, systems_dir=systems_dir, profiles_dir=profiles_dir, quirks=quirks, **overrides
+        config = resolve_system(
+            system,
+            circuit=circuit,
+            systems_dir=systems_dir,
+            profiles_dir=profiles_dir,
+            quirks=quirks,
+            **overrides,
         )
         self.core = GridCore(config)
         core = self.core
