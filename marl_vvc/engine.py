@@ -233,6 +233,9 @@ class OpenDSSEngine:
         """Set a Generator's kW and kvar (positive = injecting into the grid)."""
         self._activate_index("Generator", name)
         lib = self._lib
+        # From kW = 0 with kvar != 0 (power factor 0) OpenDSS would ignore a new kW: reset the
+        # power factor first; setting kvar last fixes it again.
+        lib.Generators_Set_PF(1.0)
         lib.Generators_Set_kW(float(kw))
         self._check(lib.Generators_Set_kvar(float(kvar)))
 
