@@ -78,6 +78,78 @@ def is_feasible(p: float, q: float, g: np.ndarray, h: np.ndarray, *, atol: float
     return bool(np.all(g[:, 0] * p + g[:, 1] * q - h <= atol))
 
 
+def project_polygon(
+    p: float, q: float, rows: list[tuple[float, float, float]]
+) -> tuple[float, float]:
+    """Euclidean projection of ``(p, q)`` onto ``{a·p + b·q <= c}`` for a few rows, in pure Python.
+
+    The fast path of every device projection (a handful of constraints, called every step):
+    a feasible input comes back unchanged (the same test as :func:`is_feasible`). Otherwise the
+    polygon is built by clipping a box with each half-plane (Sutherland–Hodgman), remembering
+    which constraint each edge lies on; the closest boundary point is then recomputed from the
+    constraints themselves (the foot of the perpendicular on the edge's line, or the
+    intersection of two lines at a vertex), so the box leaves no rounding behind.
+    :func:`project_onto_halfplanes` is the vectorised reference it is tested against.
+
+    Raises:
+        ValueError: Non-finite input or an empty feasible set.
+    """
+    if not (math.isfinite(p) and math.isfinite(q)):
+        raise ValueError(f"non-finite set-point ({p!r}, {q!r})")
+    if all(a * p + b * q - c <= 0.0 for a, b, c in rows):
+        return float(p), float(q)
+    # unit normals: distances stay distances and a steep line (huge τ) costs no precision
+    rows = [(a / n, b / n, c / n) for a, b, c in rows for n in (math.hypot(a, b),)]
+    big = 10.0 + max(abs(c) for _, _, c in rows) + abs(p) + abs(q)
+    # vertices with the index of the constraint their outgoing edge lies on (-1: the box)
+    poly = [(-big, -big, -1), (big, -big, -1), (big, big, -1), (-big, big, -1)]
+    for k, (a, b, c) in enumerate(rows):
+        out = []
+        prev = poly[-1]
+        d_prev = a * prev[0] + b * prev[1] - c
+        for cur in poly:
+            d_cur = a * cur[0] + b * cur[1] - c
+            if (d_cur <= 0.0) != (d_prev <= 0.0):
+                t = d_prev / (d_prev - d_cur)
+                x, y = prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])
+                # leaving the half-plane: the new edge runs along constraint k
+                out.append((x, y, k if d_cur > 0.0 else prev[2]))
+            if d_cur <= 0.0:
+                out.append(cur)
+            prev, d_prev = cur, d_cur
+        poly = out
+        if not poly:  # empty, or so thin (a segment, a point) that clipping lost it
+            g = np.array([(a, b) for a, b, _ in rows])
+            h = np.array([c for _, _, c in rows])
+            return project_onto_halfplanes(p, q, g, h)
+    best_i, best_t, best_d = 0, 0.0, math.inf
+    n = len(poly)
+    for i in range(n):
+        x0, y0, _ = poly[i]
+        x1, y1, _ = poly[(i + 1) % n]
+        ex, ey = x1 - x0, y1 - y0
+        length2 = ex * ex + ey * ey
+        t = 0.0 if length2 == 0.0 else ((p - x0) * ex + (q - y0) * ey) / length2
+        t = min(max(t, 0.0), 1.0)
+        d = (x0 + t * ex - p) ** 2 + (y0 + t * ey - q) ** 2
+        if d < best_d:
+            best_i, best_t, best_d = i, t, d
+    line = poly[best_i][2]
+    if 0.0 < best_t < 1.0 and line >= 0:  # interior of an edge: foot of the perpendicular
+        a, b, c = rows[line]
+        r = (a * p + b * q - c) / (a * a + b * b)
+        return float(p - r * a), float(q - r * b)
+    i = best_i if best_t <= 0.0 else (best_i + 1) % n  # a vertex: where two lines meet
+    first, second = poly[i - 1][2], poly[i][2]
+    if first >= 0 and second >= 0 and first != second:
+        a1, b1, c1 = rows[first]
+        a2, b2, c2 = rows[second]
+        det = a1 * b2 - a2 * b1
+        if det != 0.0:
+            return float((c1 * b2 - c2 * b1) / det), float((a1 * c2 - a2 * c1) / det)
+    return float(poly[i][0]), float(poly[i][1])
+
+
 def project_onto_halfplanes(
     p: float, q: float, g: np.ndarray, h: np.ndarray
 ) -> tuple[float, float]:
@@ -304,8 +376,20 @@ class GeneratorCapability:
         Returns:
             The applied ``(p, q)`` (p.u.).
         """
-        g, h = self.halfplanes(p_pot)
-        return project_onto_halfplanes(p, q, g, h)
+        _check_finite(p_pot=p_pot)
+        return project_polygon(p, q, self._rows(self.clip_available(p_pot)))
+
+    def _rows(self, pot: float) -> list[tuple[float, float, float]]:
+        """:meth:`halfplanes` as Python tuples (hot path)."""
+        rows = self.__dict__.get("_static_rows")
+        if rows is None:
+            tau1, rho1, tau2, rho2 = self.slopes
+            rows = [
+                (-1.0, 0.0, -self.p_min), (1.0, 0.0, self.p_max), (0.0, -1.0, -self.q_min),
+                (0.0, 1.0, self.q_max), (-tau1, 1.0, rho1), (tau2, -1.0, -rho2),
+            ]  # fmt: skip
+            object.__setattr__(self, "_static_rows", rows)
+        return [*rows, (1.0, 0.0, pot)]
 
     def is_feasible(self, p: float, q: float, p_pot: float, *, atol: float = 0.0) -> bool:
         """Whether ``(p, q)`` lies in the region (each constraint within ``atol``)."""
@@ -503,8 +587,17 @@ class StorageCapability:
             ValueError: The state of charge lies so far outside ``[soc_min, soc_max]`` that no
                 power is feasible.
         """
-        g, h = self.halfplanes(soc, delta_t)
-        return project_onto_halfplanes(p, q, g, h)
+        p_lo, p_hi = self.power_limits(soc, delta_t)
+        rows = self.__dict__.get("_static_rows")
+        if rows is None:
+            tau1, rho1, tau2, rho2, tau3, rho3, tau4, rho4 = self.slopes
+            rows = [
+                (-1.0, 0.0, -self.p_min), (1.0, 0.0, self.p_max), (0.0, -1.0, -self.q_min),
+                (0.0, 1.0, self.q_max), (-tau1, 1.0, rho1), (tau2, -1.0, -rho2),
+                (tau3, -1.0, -rho3), (-tau4, 1.0, rho4),
+            ]  # fmt: skip
+            object.__setattr__(self, "_static_rows", rows)
+        return project_polygon(p, q, [*rows, (-1.0, 0.0, -p_lo), (1.0, 0.0, p_hi)])
 
     def is_feasible(
         self, p: float, q: float, soc: float, delta_t: float, *, atol: float = 0.0

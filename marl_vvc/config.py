@@ -10,7 +10,7 @@ order: ``_cbat`` (continuous batteries), ``_soc`` (state-of-charge weights) and 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -131,6 +131,61 @@ class BatteryConfig:
 
 
 @dataclass(frozen=True)
+class GeneratorConfig:
+    """A renewable generator agent (Gym-ANM's ``Generator``), MW / MVAr.
+
+    ``p_plus``, ``q_plus`` and ``q_minus`` place the sloped corners of the PQ region (None:
+    a rectangle).
+    """
+
+    name: str
+    p_max: float
+    q_max: float
+    q_min: float
+    p_min: float = 0.0
+    p_plus: float | None = None
+    q_plus: float | None = None
+    q_minus: float | None = None
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """A storage (DES) agent (Gym-ANM's ``StorageUnit``): MW, MVAr, MWh."""
+
+    name: str
+    p_max: float
+    p_min: float
+    q_max: float
+    q_min: float
+    soc_max: float
+    soc_min: float = 0.0
+    eff: float = 1.0
+    p_plus: float | None = None
+    p_minus: float | None = None
+    q_plus: float | None = None
+    q_minus: float | None = None
+
+
+@dataclass(frozen=True)
+class AnmReward:
+    """Gym-ANM's reward.
+
+    ``−(clip(e_loss) + clip(penalty))``, and ``−clip_penalty/(1−γ)`` on non-convergence.
+
+    Attributes:
+        lam: Weight λ of the constraint violations.
+        clip_loss: Bound of ``|e_loss|`` (MWh / baseMVA).
+        clip_penalty: Bound of the penalty.
+        gamma: Discount used for the non-convergence reward.
+    """
+
+    lam: float = 100.0
+    clip_loss: float = 1.0
+    clip_penalty: float = 100.0
+    gamma: float = 0.995
+
+
+@dataclass(frozen=True)
 class PowerGymLayout:
     """Where a system lives inside a PowerGym-style ``systems`` folder."""
 
@@ -173,6 +228,17 @@ class SystemConfig:
             ``first <= k < stop`` only (e.g. a training split); None = all profiles.
         setup_commands: OpenDSS commands run after every compile (e.g. disabling a Storage
             element that a battery agent replaces).
+        generators: Renewable generator agents (active network management).
+        storage_units: Storage (DES) agents (active network management).
+        base_mva: Base power of the per-unit capability regions and the ANM reward.
+        anm: Gym-ANM's reward instead of PowerGym's (None: PowerGym's).
+        scenario: Built-in fixed scenario (``"anm6easy"``) instead of load profiles.
+        branch_ratings: ``(element, MVA)`` thermal ratings for the ANM penalty.
+        state_devices: ANM state layout: device names in order (``slack``, loads,
+            generators, storage units).
+        max_iterations: OpenDSS power-flow iteration limit.
+        truncate_at_horizon: End episodes at the horizon by truncation (a time limit on an
+            endless task) rather than termination.
     """
 
     name: str
@@ -199,6 +265,15 @@ class SystemConfig:
     profiles_dir: Path | None = None
     profile_pool: tuple[int, int] | None = None
     setup_commands: tuple[str, ...] = ()
+    generators: tuple[GeneratorConfig, ...] = ()
+    storage_units: tuple[StorageConfig, ...] = ()
+    base_mva: float = 100.0
+    anm: AnmReward | None = None
+    scenario: str | None = None
+    branch_ratings: tuple[tuple[str, float], ...] = ()
+    state_devices: tuple[str, ...] = ()
+    max_iterations: int = 50
+    truncate_at_horizon: bool = False
 
     def __post_init__(self) -> None:
         if self.horizon < 1:
@@ -232,7 +307,13 @@ class SystemConfig:
                     f"profile_pool must be (first, stop) with 0 <= first < stop, got {pool!r}"
                 )
             object.__setattr__(self, "profile_pool", (int(pool[0]), int(pool[1])))
-        if not (self.capacitors or self.regulators or self.batteries):
+        if not (
+            self.capacitors
+            or self.regulators
+            or self.batteries
+            or self.generators
+            or self.storage_units
+        ):
             raise ConfigError(f"system {self.name} has no controllable device")
 
     @property
@@ -331,6 +412,14 @@ _TOP_KEYS = {
     "description",
     "feeder_data",
     "discover",
+    "generators",
+    "storage_units",
+    "base_mva",
+    "scenario",
+    "branch_ratings",
+    "state_devices",
+    "max_iterations",
+    "truncate_at_horizon",
 }
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
@@ -346,6 +435,12 @@ _TOP_TYPES: dict[str, tuple[type, ...]] = {
     "powergym": (dict,),
     "quirks": (str,),
     "discover": (bool,),
+    "generators": (list,),
+    "storage_units": (list,),
+    "scenario": (str,),
+    "branch_ratings": (dict,),
+    "state_devices": (list,),
+    "truncate_at_horizon": (bool,),
 }
 
 
@@ -387,6 +482,22 @@ def _discovered(
         quirks=quirks,
         **{**plain, **overrides},
     )
+
+
+def _units(where: str, key: str, items: list[Any], cls: type) -> tuple[Any, ...]:
+    """Parse generator or storage entries into ``cls`` (numbers may be fractions)."""
+    names = {f.name for f in fields(cls)}
+    required = {f.name for f in fields(cls) if f.default is MISSING}
+    out = []
+    for i, item in enumerate(items):
+        here = f"{where}: {key}[{i}]"
+        _check_keys(here, item, names, required)
+        values = {
+            k: (str(v).lower() if k == "name" else None if v is None else _number(f"{here}.{k}", v))
+            for k, v in item.items()
+        }
+        out.append(cls(**values))
+    return tuple(out)
 
 
 def _weights(where: str, data: dict[str, Any]) -> RewardWeights:
@@ -496,6 +607,15 @@ def load_system(
         return _discovered(path, data, quirks, profiles_dir, overrides)
 
     reward = dict(data["reward"])
+    anm = None
+    if reward.get("kind") == "anm":
+        reward.pop("kind")
+        _check_keys(
+            f"{path.name}: reward", reward, {"lam", "clip_loss", "clip_penalty", "gamma"}, set()
+        )
+        anm = AnmReward(**{k: _number(f"reward.{k}", v) for k, v in reward.items()})
+        reward = dict.fromkeys(_WEIGHT_KEYS, 0.0)
+    reward.pop("kind", None)
     soc_variant = reward.pop("soc_variant", None)
     weights = _weights(f"{path.name}: reward", reward)
     if "soc" in flags:
@@ -567,12 +687,23 @@ def load_system(
         raise ConfigError(f"quirks: expected None, a bool, a dict or Quirks, got {quirks!r}")
 
     plain: dict[str, Any] = {}
-    for key in ("horizon", "reg_levels", "bat_levels", "regulator_winding"):
+    for key in ("scenario", "truncate_at_horizon"):
+        if key in data:
+            plain[key] = data[key]
+    for key in ("horizon", "reg_levels", "bat_levels", "regulator_winding", "max_iterations"):
         if key in data:
             if not isinstance(data[key], int) or isinstance(data[key], bool):
                 raise ConfigError(f"{path.name}: {key} must be an integer, got {data[key]!r}")
             plain[key] = data[key]
-    for key in ("step_hours", "tap_min", "tap_max", "v_min", "v_max", "divergence_penalty"):
+    for key in (
+        "step_hours",
+        "tap_min",
+        "tap_max",
+        "v_min",
+        "v_max",
+        "divergence_penalty",
+        "base_mva",
+    ):
         if key in data:
             plain[key] = _number(f"{path.name}: {key}", data[key])
     allowed_overrides = {f.name for f in fields(SystemConfig)} - {"name", "base"}
@@ -595,6 +726,16 @@ def load_system(
             quirks=quirk_set,
             powergym=layout,
             profiles_dir=None if profiles_dir is None else Path(profiles_dir),
+            generators=_units(path.name, "generators", data.get("generators", []), GeneratorConfig),
+            storage_units=_units(
+                path.name, "storage_units", data.get("storage_units", []), StorageConfig
+            ),
+            anm=anm,
+            branch_ratings=tuple(
+                (str(k).lower(), _number(f"branch_ratings.{k}", v))
+                for k, v in data.get("branch_ratings", {}).items()
+            ),
+            state_devices=tuple(str(d).lower() for d in data.get("state_devices", [])),
             **{**plain, **overrides},
         )
     except TypeError as exc:  # a bad override type reaching the dataclass

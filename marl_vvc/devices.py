@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
+from marl_vvc.capability import GeneratorCapability, StorageCapability
 from marl_vvc.errors import InvalidActionError
 
 
@@ -155,7 +156,97 @@ class Battery:
         return kw * math.tan(math.acos(self.pf))
 
 
-Device = Capacitor | Regulator | Battery
+@dataclass(frozen=True)
+class Generator:
+    """A renewable generator (PV, wind) whose P curtailment and Q an agent sets (Gym-ANM).
+
+    Actions are ``(P, Q)`` set-points in MW / MVAr inside ``[p_min, p_max] × [q_min, q_max]``;
+    the applied injection is their projection onto the PQ capability region and the power
+    available in the step (:mod:`marl_vvc.capability`).
+    """
+
+    name: str
+    bus: str
+    capability: GeneratorCapability
+    base_mva: float
+
+    kind = "generator"
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id."""
+        return f"generator_{self.name}"
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Action box (MW, MVAr)."""
+        c, b = self.capability, self.base_mva
+        return np.array([c.p_min * b, c.q_min * b]), np.array([c.p_max * b, c.q_max * b])
+
+    def action_space(self) -> spaces.Space:
+        """``Box(2,)``: P and Q set-points in MW and MVAr."""
+        lo, hi = self.bounds
+        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Storage:
+    """A distributed energy storage unit (Gym-ANM's DES): P (> 0 discharges) and Q set-points."""
+
+    name: str
+    bus: str
+    capability: StorageCapability
+    base_mva: float
+
+    kind = "storage"
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id."""
+        return f"storage_{self.name}"
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Action box (MW, MVAr)."""
+        c, b = self.capability, self.base_mva
+        return np.array([c.p_min * b, c.q_min * b]), np.array([c.p_max * b, c.q_max * b])
+
+    def action_space(self) -> spaces.Space:
+        """``Box(2,)``: P and Q set-points in MW and MVAr."""
+        lo, hi = self.bounds
+        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
+
+
+Device = Capacitor | Regulator | Battery | Generator | Storage
+
+
+def check_pq(agent: str, action: Any, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
+    """Validate a ``(P, Q)`` action inside its box and return it as floats.
+
+    Raises:
+        InvalidActionError: Wrong shape, NaN/inf or outside the box (names agent and box).
+    """
+    if isinstance(action, tuple | list | np.ndarray) and len(action) == 2:  # fast path
+        try:
+            p, q = float(action[0]), float(action[1])
+        except (TypeError, ValueError):
+            p = q = math.nan
+        if low[0] <= p <= high[0] and low[1] <= q <= high[1]:
+            return p, q
+    box = f"Box(low={low.tolist()}, high={high.tolist()}, (2,))"
+    try:
+        arr = np.asarray(action, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        raise InvalidActionError(f"{agent}: expected (P, Q) in {box}, got {action!r}") from None
+    if arr.shape != (2,):
+        raise InvalidActionError(f"{agent}: expected shape (2,) for {box}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise InvalidActionError(f"{agent}: action {arr.tolist()} is not finite; expected {box}")
+    # float32 actions may sit a rounding step outside float64 bounds
+    tol = 1e-6 * np.maximum(1.0, np.abs(high - low))
+    if np.any(arr < low - tol) or np.any(arr > high + tol):
+        raise InvalidActionError(f"{agent}: action {arr.tolist()} outside {box}")
+    return float(arr[0]), float(arr[1])
 
 
 def check_discrete(agent: str, action: Any, n: int) -> int:

@@ -14,6 +14,7 @@ at hour ``h`` uses point ``h - 1`` (hour 0 wraps to the last point).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import opendssdirect as _odd
@@ -72,6 +73,7 @@ class OpenDSSEngine:
         self.command(f"set maxcontroliter={self._max_control_iterations}")
         self.set_control_mode("off")
         self._shape_points = 0
+        self._pd_layout: dict[tuple[str, ...], Any] = {}
         self._build_maps()
 
     def _build_maps(self) -> None:
@@ -294,13 +296,62 @@ class OpenDSSEngine:
             shapes.Name(f"{_SHAPE_PREFIX}{i}")
             shapes.PMult(mult[i])
 
-    def rewind(self) -> None:
-        """Go back to hour 0 and forget the previous solution (next solve starts flat).
+    def rewind(self, start_hours: float = 0.0) -> None:
+        """Go back to ``start_hours`` and forget the previous solution (next solve starts flat).
 
         Re-issuing the mode command marks the solution uninitialised, so the next solve
         is bit-for-bit the one right after a fresh compile, without recompiling.
         """
-        self.command(f"set mode=daily number=1 hour=0 sec=0 stepsize={self._step_seconds:.12g}")
+        hour = int(start_hours // 1)
+        sec = (start_hours - hour) * 3600.0
+        self.command(
+            f"set mode=daily number=1 hour={hour} sec={sec:.12g} stepsize={self._step_seconds:.12g}"
+        )
+
+    def branch_apparent_kva(self, full_names: tuple[str, ...]) -> np.ndarray:
+        """Largest apparent power (kVA) over the terminals of each named power-delivery element.
+
+        One bulk read (``PDElements.AllPowers``) per call; the layout is built once per
+        compile and set of names.
+        """
+        key = tuple(n.lower() for n in full_names)
+        layout = self._pd_layout.get(key) if hasattr(self, "_pd_layout") else None
+        if layout is None:
+            pd = self._dss.PDElements
+            names = [str(n).lower() for n in pd.AllNames()]
+            conds = np.asarray(pd.AllNumConductors(), dtype=np.intp)
+            terms = np.asarray(pd.AllNumTerminals(), dtype=np.intp)
+            sizes = conds * terms
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+            offsets, owner = [], []
+            for k, name in enumerate(key):
+                try:
+                    e = names.index(name)
+                except ValueError:
+                    raise CircuitLoadError(f"{self.master.name} has no element {name!r}") from None
+                for t in range(terms[e]):
+                    offsets.append(starts[e] + t * conds[e])
+                    owner.append(k)
+            bounds = np.array([*offsets, int(sizes.sum())], dtype=np.intp)
+            layout = (bounds, np.asarray(owner, dtype=np.intp), len(key))
+            self._pd_layout = getattr(self, "_pd_layout", {})
+            self._pd_layout[key] = layout
+        bounds, owner, n = layout
+        self._check(self._lib.PDElements_Get_AllPowers_GR())
+        flat = self._float64_gr()
+        s = flat[0::2] + 1j * flat[1::2]
+        per_terminal = np.abs(np.add.reduceat(s, bounds[:-1]))
+        out = np.zeros(n)
+        np.maximum.at(out, owner, per_terminal)
+        return out
+
+    def terminal_powers(self, full_name: str) -> np.ndarray:
+        """``(n_terminals, 2)`` (kW, kvar) flowing into each terminal of an element."""
+        self._activate(full_name)
+        cktel = self._dss.CktElement
+        powers = np.asarray(cktel.Powers(), dtype=float).reshape(-1, 2)
+        n_cond = int(cktel.NumConductors())
+        return powers.reshape(-1, n_cond, 2).sum(axis=1)
 
     # ------------------------------------------------------------------ solve and read
     def solve(self, *, advance: bool = True) -> tuple[bool, str | None]:

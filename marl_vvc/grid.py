@@ -14,8 +14,20 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from marl_vvc.anm import AnmPart
+from marl_vvc.capability import GeneratorCapability, StorageCapability
 from marl_vvc.config import SystemConfig
-from marl_vvc.devices import Battery, Capacitor, Device, Regulator, check_box, check_discrete
+from marl_vvc.devices import (
+    Battery,
+    Capacitor,
+    Device,
+    Generator,
+    Regulator,
+    Storage,
+    check_box,
+    check_discrete,
+    check_pq,
+)
 from marl_vvc.engine import OpenDSSEngine
 from marl_vvc.errors import CircuitLoadError, InvalidActionError, InvalidOptionError
 from marl_vvc.rewards import RewardTerms, bus_violation, loss_ratio
@@ -63,6 +75,7 @@ class StepOutcome(NamedTuple):
         info: PowerGym's info terms plus ``converged``.
         t: Steps taken in this episode.
         terminated: The episode ended (horizon reached or power flow diverged).
+        truncated: The horizon was reached on a system whose episodes are cut by a time limit.
     """
 
     snapshot: GridSnapshot
@@ -72,6 +85,7 @@ class StepOutcome(NamedTuple):
     info: dict[str, Any]
     t: int
     terminated: bool
+    truncated: bool = False
 
     @property
     def reward(self) -> float:
@@ -92,7 +106,7 @@ class GridCore:
 
     def __init__(self, config: SystemConfig) -> None:
         self.config = config
-        self.engine = OpenDSSEngine(config.circuit)
+        self.engine = OpenDSSEngine(config.circuit, max_iterations=config.max_iterations)
         self._setup()
         self.devices: tuple[Device, ...] = self._build_devices()
         self.capacitors = tuple(d for d in self.devices if isinstance(d, Capacitor))
@@ -134,6 +148,9 @@ class GridCore:
         self.snapshot: GridSnapshot | None = None
         self.last_outcome: StepOutcome | None = None
         self.diverged = False
+        self.n_gen = sum(isinstance(d, Generator) for d in self.devices)
+        self.n_unit = sum(isinstance(d, Storage) for d in self.devices)
+        self.anm = AnmPart(self) if self.n_gen or self.n_unit else None
 
     # ------------------------------------------------------------------ construction
     def _build_devices(self) -> tuple[Device, ...]:
@@ -168,6 +185,48 @@ class GridCore:
                     bat.max_kwh,
                     bat.initial_kwh,
                     None if cfg.continuous_batteries else cfg.bat_levels,
+                )
+            )
+        for gen in cfg.generators:
+            self._require(f"Generator.{gen.name}")
+            devices.append(
+                Generator(
+                    gen.name,
+                    eng.element_buses(f"Generator.{gen.name}")[0],
+                    GeneratorCapability.from_physical(
+                        base_mva=cfg.base_mva,
+                        p_max=gen.p_max,
+                        q_max=gen.q_max,
+                        q_min=gen.q_min,
+                        p_min=gen.p_min,
+                        p_plus=gen.p_plus,
+                        q_plus=gen.q_plus,
+                        q_minus=gen.q_minus,
+                    ),
+                    cfg.base_mva,
+                )
+            )
+        for unit in cfg.storage_units:
+            self._require(f"Generator.{unit.name}")
+            devices.append(
+                Storage(
+                    unit.name,
+                    eng.element_buses(f"Generator.{unit.name}")[0],
+                    StorageCapability.from_physical(
+                        base_mva=cfg.base_mva,
+                        p_max=unit.p_max,
+                        p_min=unit.p_min,
+                        q_max=unit.q_max,
+                        q_min=unit.q_min,
+                        soc_max=unit.soc_max,
+                        soc_min=unit.soc_min,
+                        eff=unit.eff,
+                        p_plus=unit.p_plus,
+                        p_minus=unit.p_minus,
+                        q_plus=unit.q_plus,
+                        q_minus=unit.q_minus,
+                    ),
+                    cfg.base_mva,
                 )
             )
         return tuple(devices)
@@ -224,6 +283,12 @@ class GridCore:
         """
         cfg = self.config
         options = options or {}
+        if self.anm is not None:
+            self._reset_device_state()
+            self.t = 0
+            snap = self.anm.reset(rng, options)
+            self.snapshot, self.last_outcome, self.diverged = snap, None, not snap.converged
+            return snap
         if "load_multipliers" in options and options["load_multipliers"] is not None:
             # Given multipliers are final: the system's load scale is not applied again.
             mult = explicit_profile(options["load_multipliers"], self.load_names, cfg.horizon)
@@ -249,15 +314,7 @@ class GridCore:
 
         eng = self.engine
         eng.set_load_profiles(shape, cfg.step_hours * 3600.0)
-        start = (
-            (cfg.reg_levels - 1) if cfg.quirks.taps_at_max_on_reset else (cfg.reg_levels - 1) // 2
-        )
-        self._tap_idx = [start] * self.n_reg
-        self._tap = [r.tap(start) for r in self.regulators]
-        self._cap = [1] * self.n_cap
-        self._kwh = [b.initial_kwh for b in self.batteries]
-        self._setpoint = [0.0] * self.n_bat
-        self._level = [b.idle_level for b in self.batteries]
+        self._reset_device_state()
         self.t = 0
         snap = self._restore_and_solve()
         if not snap.converged:  # a diverged past can poison the restore: start from scratch
@@ -271,6 +328,18 @@ class GridCore:
         self.last_outcome = None
         self.diverged = not snap.converged
         return snap
+
+    def _reset_device_state(self) -> None:
+        cfg = self.config
+        start = (
+            (cfg.reg_levels - 1) if cfg.quirks.taps_at_max_on_reset else (cfg.reg_levels - 1) // 2
+        )
+        self._tap_idx = [start] * self.n_reg
+        self._tap = [r.tap(start) for r in self.regulators]
+        self._cap = [1] * self.n_cap
+        self._kwh = [b.initial_kwh for b in self.batteries]
+        self._setpoint = [0.0] * self.n_bat
+        self._level = [b.idle_level for b in self.batteries]
 
     def _restore_and_solve(self) -> GridSnapshot:
         eng = self.engine
@@ -310,6 +379,8 @@ class GridCore:
                 out.append(check_discrete(dev.agent_id, a, 2))
             elif isinstance(dev, Regulator):
                 out.append(check_discrete(dev.agent_id, a, dev.levels))
+            elif isinstance(dev, Generator | Storage):
+                out.append(check_pq(dev.agent_id, a, *dev.bounds))
             elif dev.levels is None:
                 out.append(check_box(dev.agent_id, a))
             else:
@@ -368,6 +439,11 @@ class GridCore:
             setpoints[j] = kw
             eng.set_generator(bat.name, kw, bat.kvar(kw, over_pf))
         self._setpoint = setpoints
+        if self.anm is not None:
+            first = n_cap + n_reg + n_bat
+            self.anm.apply(
+                values[first : first + self.n_gen], values[first + self.n_gen : len(self.devices)]
+            )
         converged, error = eng.solve(advance=True)
         return self._score(converged, error, costs, cap_switches, reg_travel)
 
@@ -423,6 +499,22 @@ class GridCore:
             self.diverged = True
             self.last_outcome = self._diverged_outcome(snap)
             return self.last_outcome
+        if self.anm is not None:
+            terms, anm_costs, violation, info = self.anm.score(snap)
+            anm_costs[: len(costs)] += np.array(costs)[: len(costs)]
+            end = not cfg.truncate_at_horizon and last
+            cut = cfg.truncate_at_horizon and last
+            self.last_outcome = StepOutcome(
+                snap,
+                terms._replace(control=-float(anm_costs.sum())),
+                anm_costs,
+                violation,
+                info,
+                self.t,
+                end,
+                cut,
+            )
+            return self.last_outcome
 
         # battery energy update with the power the network actually took
         soc_sum = soc_err_sum = dis_sum = 0.0
@@ -466,7 +558,11 @@ class GridCore:
         return self.last_outcome
 
     def _diverged_outcome(self, snap: GridSnapshot) -> StepOutcome:
-        penalty = float(self.config.divergence_penalty)
+        penalty = (
+            float(self.config.divergence_penalty)
+            if self.anm is None
+            else -self.anm.diverged_reward()
+        )
         terms = RewardTerms(power_loss_ratio=float("nan"), loss=0.0, voltage=0.0, control=-penalty)
         # The penalty is charged as a shared control cost so the per-device costs still add up.
         costs = np.full(len(self.devices), penalty / max(len(self.devices), 1))
@@ -513,6 +609,8 @@ class GridCore:
         snap = self.snapshot
         if snap is None:
             raise RuntimeError("state_vector() before reset()")
+        if self.anm is not None:
+            return self.anm.state_vector()
         out = self._state.copy()
         n_v = len(snap.v)
         a, b, c = n_v + self.n_cap, n_v + self.n_cap + self.n_reg, len(out)
@@ -558,6 +656,9 @@ class GridCore:
     @property
     def state_size(self) -> int:
         """Length of :meth:`state_vector`."""
+        if self.anm is not None:
+            n_dev = 1 + len(self.load_names) + self.n_gen + self.n_unit
+            return 2 * n_dev + self.n_unit + self.n_gen + 1
         return len(self.engine.bus_node_order) + self.n_cap + self.n_reg + 2 * self.n_bat
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marl_vvc.devices import Battery, Capacitor, Regulator
+from marl_vvc.devices import Battery, Capacitor, Generator, Regulator, Storage
 from marl_vvc.grid import GridCore
 
 _EPS = 1e-4  # pu: a bus no device moves by this much is shared uniformly
@@ -93,6 +93,10 @@ def measure_influence(core: GridCore) -> Influence:
             eng.set_tap(dev.name, dev.winding, dev.tap_max)
             v, loss = solve()
             eng.set_tap(dev.name, dev.winding, dev.tap(mid[core.regulators.index(dev)]))
+        elif isinstance(dev, Generator | Storage):  # full active power at its bus
+            eng.set_generator(dev.name, dev.capability.p_max * dev.base_mva * 1000.0, 0.0)
+            v, loss = solve()
+            eng.set_generator(dev.name, 0.0, 0.0)
         else:
             assert isinstance(dev, Battery)
             eng.set_generator(dev.name, dev.max_kw, dev.kvar(dev.max_kw, False))

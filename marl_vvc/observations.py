@@ -18,7 +18,7 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.devices import Battery, Capacitor, Regulator
+from marl_vvc.devices import Battery, Capacitor, Generator, Regulator, Storage
 from marl_vvc.grid import GridCore
 from marl_vvc.influence import Influence
 
@@ -48,15 +48,39 @@ class LocalObservations:
         off_tap = n_cap
         off_soc = off_tap + n_reg
         off_dis = off_soc + n_bat
-        self._off_vmin = off_dis + n_bat
+        off_anm = off_dis + n_bat  # 3 features per generator, then 3 per storage unit
+        self._n_anm = 3 * (core.n_gen + core.n_unit)
+        self._off_vmin = off_anm + self._n_anm
         self._off_vmax = self._off_vmin + n_bus
         off_time = self._off_vmax + n_bus
         self._max_kw = np.array([b.max_kw for b in core.batteries], dtype=float)
         self._levels_list = [r.levels - 1 for r in core.regulators]
         self._max_kwh_list = [b.max_kwh for b in core.batteries]
+        gens = [d for d in core.devices if isinstance(d, Generator)]
+        units = [d for d in core.devices if isinstance(d, Storage)]
+        self._gen_scale = np.array(
+            [
+                [
+                    g.capability.p_max,
+                    max(abs(g.capability.q_min), g.capability.q_max),
+                    g.capability.p_max,
+                ]
+                for g in gens
+            ]
+        ).reshape(-1, 3)
+        self._unit_scale = np.array(
+            [
+                [
+                    max(abs(u.capability.p_min), u.capability.p_max),
+                    max(abs(u.capability.q_min), u.capability.q_max),
+                    u.capability.soc_max,
+                ]
+                for u in units
+            ]
+        ).reshape(-1, 3)
         self.index: dict[str, np.ndarray] = {}
         self.spaces: dict[str, spaces.Box] = {}
-        counters = {"capacitor": 0, "regulator": 0, "battery": 0}
+        counters = {"capacitor": 0, "regulator": 0, "battery": 0, "generator": 0, "storage": 0}
         for i, dev in enumerate(core.devices):
             j = counters[dev.kind]
             counters[dev.kind] += 1
@@ -64,6 +88,9 @@ class LocalObservations:
                 own, lo, hi = [j], [0.0], [1.0]
             elif isinstance(dev, Regulator):
                 own, lo, hi = [off_tap + j], [0.0], [1.0]
+            elif isinstance(dev, Generator | Storage):
+                first = off_anm + 3 * (j if isinstance(dev, Generator) else core.n_gen + j)
+                own, lo, hi = [first, first + 1, first + 2], [-1.0, -1.0, 0.0], [1.0, 1.0, 1.0]
             else:
                 assert isinstance(dev, Battery)
                 own = [off_soc + j, off_dis + j]
@@ -87,17 +114,34 @@ class LocalObservations:
         core = self.core
         snap = core.snapshot
         assert snap is not None
-        angle = 2.0 * math.pi * (core.t * core.config.step_hours % 24.0) / 24.0
+        steps = core.t if core.anm is None else core.anm.time_index
+        angle = 2.0 * math.pi * (steps * core.config.step_hours % 24.0) / 24.0
         devices = (
             core._cap
             + [i / n for i, n in zip(core._tap_idx, self._levels_list, strict=True)]
             + [e / m for e, m in zip(core._kwh, self._max_kwh_list, strict=True)]
         )
         discharge = np.clip(-snap.battery_kw / self._max_kw, -_DISCHARGE_BOUND, _DISCHARGE_BOUND)
+        anm = self._anm_features() if self._n_anm else ()
         return np.concatenate(
-            (devices, discharge, snap.bus_vmin, snap.bus_vmax, (math.sin(angle), math.cos(angle))),
+            (
+                devices,
+                discharge,
+                anm,
+                snap.bus_vmin,
+                snap.bus_vmax,
+                (math.sin(angle), math.cos(angle)),
+            ),
             dtype=np.float32,
         )
+
+    def _anm_features(self) -> np.ndarray:
+        """Per generator (P, Q, available P) and per storage unit (P, Q, SoC), scaled to ±1."""
+        anm = self.core.anm
+        assert anm is not None
+        gen = np.column_stack((anm.gen_pq, anm.p_pot)) / self._gen_scale
+        unit = np.column_stack((anm.unit_pq, anm.soc / anm.base)) / self._unit_scale
+        return np.clip(np.concatenate((gen.ravel(), unit.ravel())), -1.0, 1.0)
 
     def __call__(self, agents: list[str] | tuple[str, ...]) -> dict[str, np.ndarray]:
         """Observations of ``agents``."""

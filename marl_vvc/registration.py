@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import gymnasium
+import yaml
 
-from marl_vvc.config import available_systems
+from marl_vvc.config import available_systems, configs_dir
 
 VARIANTS = ("", "_cbat", "_soc", "_cbat_soc")
 
@@ -14,16 +15,24 @@ def env_id(system: str) -> str:
     return f"marl_vvc/{system}-v0"
 
 
+def _is_anm(base: str) -> bool:
+    data = yaml.safe_load((configs_dir() / f"{base}.yaml").read_text())
+    return isinstance(data, dict) and (data.get("reward") or {}).get("kind") == "anm"
+
+
 def register_envs() -> None:
-    """Register the single-agent environment of every system variant (idempotent)."""
+    """Register the single-agent environment of every system (idempotent).
+
+    PowerGym systems get their variants (``_cbat``, ``_soc``, ``_cbat_soc``) and
+    :class:`~marl_vvc.single.PowerGymEnv`; Gym-ANM systems get
+    :class:`~marl_vvc.anm_env.ANM6EasyEnv`, without a time limit (as Gym-ANM).
+    """
     for base in available_systems():
-        for variant in VARIANTS:
-            name = f"{base}{variant}"
+        if _is_anm(base):
+            entries = [(base, "marl_vvc.anm_env:ANM6EasyEnv")]
+        else:
+            entries = [(f"{base}{v}", "marl_vvc.single:PowerGymEnv") for v in VARIANTS]
+        for name, entry_point in entries:
             if env_id(name) in gymnasium.registry:
                 continue
-            gymnasium.register(
-                id=env_id(name),
-                entry_point="marl_vvc.single:PowerGymEnv",
-                kwargs={"system": name},
-                disable_env_checker=False,
-            )
+            gymnasium.register(id=env_id(name), entry_point=entry_point, kwargs={"system": name})
