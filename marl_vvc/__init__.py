@@ -66,9 +66,23 @@ def env(system: str | None = None, **kwargs: Any) -> Any:
     return parallel_to_aec(VVCParallelEnv(system, **kwargs))
 
 
-def make_env(system: str | None = None, **kwargs: Any) -> PowerGymEnv:
-    """Single-agent Gymnasium environment with PowerGym's semantics (see :class:`PowerGymEnv`)."""
+def make_env(system: str | None = None, **kwargs: Any) -> Any:
+    """Single-agent Gymnasium environment of ``system``.
+
+    PowerGym's semantics (:class:`PowerGymEnv`) for the VVC feeders, Gym-ANM's
+    (:class:`~marl_vvc.anm_env.ANM6EasyEnv`) for ``"ANM6Easy"``.
+    """
+    if system is not None and system.split("_")[0] in _anm_systems():
+        from marl_vvc.anm_env import ANM6EasyEnv
+
+        return ANM6EasyEnv(system, **kwargs)
     return PowerGymEnv(system, **kwargs)
+
+
+def _anm_systems() -> set[str]:
+    from marl_vvc.registration import is_anm
+
+    return {s for s in available_systems() if is_anm(s)}
 
 
 register_envs()

@@ -221,10 +221,9 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         infos = {
             a: {**glob, "own_cost": float(c)} for a, c in zip(agents, out.device_costs, strict=True)
         }
-        done = out.terminated
-        terminations = dict.fromkeys(agents, done)
-        truncations = dict.fromkeys(agents, False)
-        if done:
+        terminations = dict.fromkeys(agents, out.terminated)
+        truncations = dict.fromkeys(agents, out.truncated and not out.terminated)
+        if out.terminated or out.truncated:
             self.agents = []
         if self.render_mode == "human":
             self.render()

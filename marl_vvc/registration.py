@@ -15,7 +15,8 @@ def env_id(system: str) -> str:
     return f"marl_vvc/{system}-v0"
 
 
-def _is_anm(base: str) -> bool:
+def is_anm(base: str) -> bool:
+    """Whether a shipped system uses Gym-ANM's reward (an ANM task)."""
     data = yaml.safe_load((configs_dir() / f"{base}.yaml").read_text())
     return isinstance(data, dict) and (data.get("reward") or {}).get("kind") == "anm"
 
@@ -28,7 +29,7 @@ def register_envs() -> None:
     :class:`~marl_vvc.anm_env.ANM6EasyEnv`, without a time limit (as Gym-ANM).
     """
     for base in available_systems():
-        if _is_anm(base):
+        if is_anm(base):
             entries = [(base, "marl_vvc.anm_env:ANM6EasyEnv")]
         else:
             entries = [(f"{base}{v}", "marl_vvc.single:PowerGymEnv") for v in VARIANTS]

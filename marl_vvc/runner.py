@@ -70,6 +70,13 @@ def run_episodes(
                         _, _, term, trunc, infos = env.step(acts)
                         info = next(iter(infos.values()))
                         done = all(term.values()) or all(trunc.values())
+                    elif core.anm is not None:  # Gym-ANM layout: [P gens, Q gens, (P, Q) storage]
+                        gens = [acts[d.agent_id] for d in core.anm.gens]
+                        units = [acts[d.agent_id] for d in core.anm.units]
+                        flat = [g[0] for g in gens] + [g[1] for g in gens]
+                        flat += [x for u in units for x in u]
+                        _, _, term, trunc, info = env.step(np.array(flat, dtype=float))
+                        done = term or trunc or core.t >= core.config.horizon
                     else:
                         _, _, term, trunc, info = env.step([acts[a] for a in core.agent_ids])
                         done = term or trunc
