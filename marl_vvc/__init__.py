@@ -27,10 +27,12 @@ from marl_vvc.errors import (
 from marl_vvc.parallel import VVCParallelEnv
 from marl_vvc.registration import register_envs
 from marl_vvc.single import PowerGymEnv
+from marl_vvc.switching import CapSwitchEnv, capswitch_env, is_capswitch_name
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CapSwitchEnv",
     "CircuitLoadError",
     "ConfigError",
     "DataNotFoundError",
@@ -44,6 +46,7 @@ __all__ = [
     "VVCParallelEnv",
     "__version__",
     "available_systems",
+    "capswitch_env",
     "env",
     "load_system",
     "make_env",
@@ -51,11 +54,15 @@ __all__ = [
 ]
 
 
-def parallel_env(system: str | None = None, **kwargs: Any) -> VVCParallelEnv:
+def parallel_env(system: str | None = None, **kwargs: Any) -> VVCParallelEnv | CapSwitchEnv:
     """PettingZoo parallel environment (see :class:`VVCParallelEnv`).
 
     ``system`` defaults to ``"13Bus"``; ``circuit="Master.dss"`` uses any OpenDSS model instead.
+    Names with a ``_capswitch`` token (``"123Bus_capswitch"``) give the capacitor switching
+    task, :class:`~marl_vvc.switching.CapSwitchEnv`.
     """
+    if is_capswitch_name(system):
+        return capswitch_env(system, **kwargs)
     return VVCParallelEnv(system, **kwargs)
 
 
@@ -63,7 +70,7 @@ def env(system: str | None = None, **kwargs: Any) -> Any:
     """PettingZoo AEC environment for ``system`` (``parallel_to_aec`` of :func:`parallel_env`)."""
     from pettingzoo.utils.conversions import parallel_to_aec
 
-    return parallel_to_aec(VVCParallelEnv(system, **kwargs))
+    return parallel_to_aec(parallel_env(system, **kwargs))
 
 
 def make_env(system: str | None = None, **kwargs: Any) -> Any:

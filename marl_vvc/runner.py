@@ -44,6 +44,13 @@ def run_episodes(
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if policy not in POLICIES:
         raise ConfigError(f"policy must be one of {POLICIES}, got {policy!r}")
+    from marl_vvc.switching import is_capswitch_name
+
+    if is_capswitch_name(system):
+        raise ConfigError(
+            f"{system}: the switching task has its own masked actions; run it through "
+            "marl_vvc.parallel_env (see marl_vvc/switching.py), not marl-vvc run"
+        )
     from tqdm import tqdm
 
     import marl_vvc
