@@ -41,16 +41,20 @@ class AnmPart:
 
     def __init__(self, core: GridCore) -> None:
         cfg = core.config
-        if cfg.scenario != "anm6easy":
-            raise ConfigError(
-                f"system {cfg.name}: generators and storage units need a scenario giving demand "
-                f"and availability; expected scenario: anm6easy, got {cfg.scenario!r}"
-            )
         self.core = core
         self.gens = tuple(d for d in core.devices if isinstance(d, Generator))
         self.units = tuple(d for d in core.devices if isinstance(d, Storage))
         self.base = cfg.base_mva
         self.dt = cfg.step_hours
+        self.solar_mode = cfg.scenario == "solar"
+        if self.solar_mode:
+            self._init_solar()
+            return
+        if cfg.scenario != "anm6easy":
+            raise ConfigError(
+                f"system {cfg.name}: generators and storage units need a scenario giving demand "
+                f"and availability; expected scenario: anm6easy or solar, got {cfg.scenario!r}"
+            )
         loads_mw = anm6.load_series()
         self.availability = anm6.availability_series()
         if loads_mw.shape[0] != len(core.load_names) or self.availability.shape[0] != len(
@@ -78,6 +82,46 @@ class AnmPart:
         self.soc = np.zeros(n_u)  # MWh
         self.slack_pq = np.zeros(2)  # MW, MVAr
         self.last_info: dict[str, float] = {}
+
+    def _init_solar(self) -> None:
+        """PV on a VVC feeder: PowerGym's loads and reward, pvlib availability per day."""
+        cfg = self.core.config
+        if self.units or cfg.anm is not None:
+            raise ConfigError(f"system {cfg.name}: the solar scenario takes PV generators only")
+        try:
+            from marl_vvc.solar import SolarProfiles
+        except ImportError as exc:  # pvlib is the optional 'pv' extra
+            raise ConfigError(
+                f"system {cfg.name} needs pvlib for its PV profiles: pip install 'marl-vvc[pv]'"
+            ) from exc
+        self.solar = SolarProfiles(len(self.gens), cfg.horizon, step_hours=cfg.step_hours)
+        self.rating = np.array([g.capability.p_max for g in self.gens])
+        self.availability = np.zeros((len(self.gens), cfg.horizon))
+        self.n_steps = cfg.horizon
+        self.branches = ()
+        n_g = len(self.gens)
+        self.time_index = 0
+        self.p_pot = np.zeros(n_g)
+        self.gen_pq = np.zeros((n_g, 2))
+        self.unit_pq = np.zeros((0, 2))
+        self.soc = np.zeros(0)
+        self.slack_pq = np.zeros(2)
+        self.last_info = {}
+
+    def restore_solar(self) -> None:
+        """Start of a PV episode (called before the reset solve): the day's availability."""
+        core = self.core
+        day = (core.profile_index or 0) % self.solar.num_profiles
+        self.availability = self.solar.profile(day) * self.rating[:, None] * self.base
+        self.time_index = 0
+        # the reset solve is at midnight, the end of the day's last step
+        self._apply_generators(self.availability[:, -1], np.zeros(len(self.gens)), -1)
+
+    def solar_costs(self) -> np.ndarray:
+        """Curtailed fraction of each inverter's rating × ``curtail_w`` (after a step)."""
+        self.time_index = self.core.t
+        curtail = np.maximum(self.p_pot - self.gen_pq[:, 0], 0.0) / self.rating
+        return self.core.config.weights.curtail_w * curtail
 
     # ------------------------------------------------------------------ reset
     def reset(self, rng: np.random.Generator, options: Mapping[str, Any]) -> GridSnapshot:
@@ -125,7 +169,7 @@ class AnmPart:
         self, gen_actions: list[tuple[float, float]], unit_actions: list[tuple[float, float]]
     ) -> None:
         """Project and write the set-points (MW, MVAr) for the next time index."""
-        nxt = (self.time_index + 1) % self.n_steps
+        nxt = self.core.t if self.solar_mode else (self.time_index + 1) % self.n_steps
         self._apply_generators([p for p, _ in gen_actions], [q for _, q in gen_actions], nxt)
         self._apply_storage(unit_actions)
 

@@ -33,6 +33,7 @@ class RewardWeights:
         reg_w: Cost per regulator tap step moved.
         soc_w: Cost per unit of |SoC - initial SoC| at the last step.
         dis_w: Cost per unit of discharge (fraction of rated kW).
+        curtail_w: Cost per unit of PV curtailment (fraction of the inverter rating).
     """
 
     power_w: float
@@ -40,6 +41,7 @@ class RewardWeights:
     reg_w: float
     soc_w: float
     dis_w: float
+    curtail_w: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -356,12 +358,12 @@ def parse_name(name: str) -> tuple[str, set[str], float]:
             scale = float(match.group(1))
             if scale <= 0:
                 raise ConfigError(f"{name!r}: load scale must be > 0, got {scale}")
-        elif token in ("cbat", "soc") and token not in flags:
+        elif token in ("cbat", "soc", "pv") and token not in flags:
             flags.add(token)
         else:
             raise ConfigError(
-                f"{name!r}: unexpected variant token {token!r}; expected '_cbat', '_soc' or "
-                "'_s<scale>' (each at most once)"
+                f"{name!r}: unexpected variant token {token!r}; expected '_cbat', '_soc', '_pv' "
+                "or '_s<scale>' (each at most once)"
             )
     return base, flags, 1.0 if scale is None else scale
 
@@ -420,6 +422,7 @@ _TOP_KEYS = {
     "state_devices",
     "max_iterations",
     "truncate_at_horizon",
+    "pv_variant",
 }
 _WEIGHT_KEYS = {f.name for f in fields(RewardWeights)}
 
@@ -441,6 +444,7 @@ _TOP_TYPES: dict[str, tuple[type, ...]] = {
     "branch_ratings": (dict,),
     "state_devices": (list,),
     "truncate_at_horizon": (bool,),
+    "pv_variant": (dict,),
 }
 
 
@@ -484,6 +488,45 @@ def _discovered(
     )
 
 
+def _pv_units(
+    where: str, data: dict[str, Any]
+) -> tuple[tuple[GeneratorConfig, ...], tuple[str, ...], float]:
+    """Rooftop PV inverters of a ``_pv`` variant: agents, the commands adding them, curtail_w.
+
+    Each unit of ``kva`` becomes an idle Generator (constant P, Q within 0.5–1.5 pu) and an
+    inverter capability region: P up to the rating and the sun's availability, |Q| up to
+    0.44 × rating (power factor 0.9 at full output), narrowing linearly to Q = 0 between
+    0.9 and 1.0 × rating so that P and Q stay within the kVA.
+    """
+    _check_keys(f"{where}: pv_variant", data, {"curtail_w", "units"}, {"units"})
+    gens, commands = [], []
+    keys = {"name", "bus1", "kv", "phases", "kva"}
+    for i, unit in enumerate(data["units"]):
+        here = f"{where}: pv_variant.units[{i}]"
+        _check_keys(here, unit, keys, keys)
+        name = str(unit["name"]).lower()
+        kva = _number(f"{here}.kva", unit["kva"])
+        mva = kva / 1000.0
+        gens.append(
+            GeneratorConfig(
+                name=name,
+                p_max=mva,
+                q_max=0.44 * mva,
+                q_min=-0.44 * mva,
+                p_plus=0.9 * mva,
+                q_plus=0.0,
+                q_minus=0.0,
+            )
+        )
+        commands.append(
+            f"new generator.{name} bus1={unit['bus1']} phases={int(unit['phases'])} "
+            f"kv={_number(f'{here}.kv', unit['kv'])} kw=0 kvar=0 kva={kva} model=1 "
+            "vminpu=0.5 vmaxpu=1.5"
+        )
+    curtail_w = _number(f"{where}: pv_variant.curtail_w", data.get("curtail_w", 0.0))
+    return tuple(gens), tuple(commands), curtail_w
+
+
 def _units(where: str, key: str, items: list[Any], cls: type) -> tuple[Any, ...]:
     """Parse generator or storage entries into ``cls`` (numbers may be fractions)."""
     names = {f.name for f in fields(cls)}
@@ -501,7 +544,7 @@ def _units(where: str, key: str, items: list[Any], cls: type) -> tuple[Any, ...]
 
 
 def _weights(where: str, data: dict[str, Any]) -> RewardWeights:
-    _check_keys(where, data, _WEIGHT_KEYS, _WEIGHT_KEYS)
+    _check_keys(where, data, _WEIGHT_KEYS, _WEIGHT_KEYS - {"curtail_w"})
     return RewardWeights(**{k: _number(f"{where}.{k}", v) for k, v in data.items()})
 
 
@@ -673,6 +716,15 @@ def load_system(
         if profiles_dir is None and (folder / "loadshape").is_dir():
             profiles_dir = folder / "loadshape"
 
+    pv_generators: tuple[GeneratorConfig, ...] = ()
+    pv_setup: tuple[str, ...] = ()
+    if "pv" in flags:
+        if "pv_variant" not in data:
+            raise ConfigError(f"{base} has no '_pv' variant (pv_variant missing in {path.name})")
+        pv_generators, pv_setup, curtail_w = _pv_units(path.name, data["pv_variant"])
+        weights = replace(weights, curtail_w=curtail_w)
+        if quirks is None:  # PowerGym's start at tap 1.1 would hide the PV over-voltage
+            quirks = False
     if quirks is None:
         quirk_set = Quirks.powergym() if data.get("quirks") == "powergym" else Quirks()
     elif isinstance(quirks, bool):
@@ -706,6 +758,9 @@ def load_system(
     ):
         if key in data:
             plain[key] = _number(f"{path.name}: {key}", data[key])
+    if "pv" in flags:  # PV availability from the solar model; P and Q in MW
+        plain.update(scenario="solar", base_mva=1.0)
+        plain["setup_commands"] = pv_setup + tuple(overrides.pop("setup_commands", ()))
     allowed_overrides = {f.name for f in fields(SystemConfig)} - {"name", "base"}
     unknown = sorted(set(overrides) - allowed_overrides)
     if unknown:
@@ -726,7 +781,8 @@ def load_system(
             quirks=quirk_set,
             powergym=layout,
             profiles_dir=None if profiles_dir is None else Path(profiles_dir),
-            generators=_units(path.name, "generators", data.get("generators", []), GeneratorConfig),
+            generators=pv_generators
+            + _units(path.name, "generators", data.get("generators", []), GeneratorConfig),
             storage_units=_units(
                 path.name, "storage_units", data.get("storage_units", []), StorageConfig
             ),

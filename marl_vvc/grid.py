@@ -283,7 +283,7 @@ class GridCore:
         """
         cfg = self.config
         options = options or {}
-        if self.anm is not None:
+        if self.config.anm is not None:  # Gym-ANM's own reset
             self._reset_device_state()
             self.t = 0
             snap = self.anm.reset(rng, options)
@@ -350,6 +350,8 @@ class GridCore:
             eng.set_capacitor(cap.name, 1)
         for bat in self.batteries:
             eng.set_generator(bat.name, 0.0, 0.0)
+        if self.anm is not None:  # PV on a VVC feeder
+            self.anm.restore_solar()
         converged, error = eng.solve(advance=False)
         return self._read(converged, error)
 
@@ -499,7 +501,7 @@ class GridCore:
             self.diverged = True
             self.last_outcome = self._diverged_outcome(snap)
             return self.last_outcome
-        if self.anm is not None:
+        if self.config.anm is not None:
             terms, anm_costs, violation, info = self.anm.score(snap)
             anm_costs[: len(costs)] += np.array(costs)[: len(costs)]
             end = not cfg.truncate_at_horizon and last
@@ -536,6 +538,9 @@ class GridCore:
         violation = bus_violation(snap.bus_vmax, snap.bus_vmin, cfg.v_min, cfg.v_max)
         ratio = loss_ratio(snap.losses_kw, snap.total_power_kw)
         cost_arr = np.array(costs)
+        if self.anm is not None:  # PV inverters: curtailment cost
+            first = n_cap + n_reg + n_bat
+            cost_arr[first : first + self.n_gen] = self.anm.solar_costs()
         terms = RewardTerms(
             power_loss_ratio=ratio,
             loss=-ratio * w.power_w,
@@ -609,7 +614,7 @@ class GridCore:
         snap = self.snapshot
         if snap is None:
             raise RuntimeError("state_vector() before reset()")
-        if self.anm is not None:
+        if self.config.anm is not None:
             return self.anm.state_vector()
         out = self._state.copy()
         n_v = len(snap.v)
@@ -656,7 +661,7 @@ class GridCore:
     @property
     def state_size(self) -> int:
         """Length of :meth:`state_vector`."""
-        if self.anm is not None:
+        if self.config.anm is not None:
             n_dev = 1 + len(self.load_names) + self.n_gen + self.n_unit
             return 2 * n_dev + self.n_unit + self.n_gen + 1
         return len(self.engine.bus_node_order) + self.n_cap + self.n_reg + 2 * self.n_bat

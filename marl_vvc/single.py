@@ -52,7 +52,7 @@ import numpy as np
 from gymnasium import spaces
 
 from marl_vvc.discovery import resolve_system
-from marl_vvc.errors import InvalidActionError, ResetNeededError
+from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
 
 RENDER_MODES = ("human", "rgb_array")
@@ -89,6 +89,11 @@ class PowerGymEnv(gym.Env):
         )
         self.core = GridCore(config)
         core = self.core
+        if core.n_gen or core.n_unit:
+            raise ConfigError(
+                f"{config.name}: PowerGym's single-agent layout has no generator or storage "
+                "agents; use marl_vvc.parallel_env for this system (ANM6Easy: make_env)"
+            )
         self._n_discrete = core.n_cap + core.n_reg
         discrete = [2] * core.n_cap + [r.levels for r in core.regulators]
         self._upper_list = discrete + (
