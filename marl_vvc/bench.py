@@ -224,6 +224,40 @@ def bench_system(system: str, steps: int, rounds: int = 5, **kwargs: Any) -> dic
     return out
 
 
+def bench_anm(steps: int = 300, seed: int = 0) -> dict[str, Any]:
+    """ANM6-Easy steps/s of ours against Gym-ANM's (when installed), same random actions."""
+    from marl_vvc.anm_env import ANM6EasyEnv
+
+    ours = ANM6EasyEnv()
+    rng = np.random.default_rng(seed)
+    # actions within a third of the box: most steps converge in both simulators
+    actions = [
+        rng.uniform(ours.action_space.low, ours.action_space.high) * 0.3 for _ in range(steps)
+    ]
+
+    def run(env: Any) -> float:
+        env.reset(seed=seed)
+        t0 = time.perf_counter()
+        for a in actions:
+            *_, terminated, _, _ = env.step(a)
+            if terminated:
+                env.reset(seed=seed)
+        return (time.perf_counter() - t0) / steps
+
+    out: dict[str, Any] = {"steps": steps, "ours_us": run(ours) * 1e6}
+    out["ours_steps_per_s"] = 1e6 / out["ours_us"]
+    ours.close()
+    try:
+        import gym_anm
+    except ImportError:
+        out["gym_anm"] = "not installed (pip install gym-anm)"
+        return out
+    ref = gym_anm.envs.ANM6Easy()
+    out["gym_anm_us"] = run(ref) * 1e6
+    out["speedup"] = out["gym_anm_us"] / out["ours_us"]
+    return out
+
+
 def memory_per_instance(system: str, n: int = 4, **kwargs: Any) -> float:
     """Resident MB added per parallel env instance (compiled, reset)."""
     import marl_vvc
@@ -278,6 +312,8 @@ def run_benchmark(
     kwargs = {"systems_dir": systems_dir} if systems_dir else {}
     report: dict[str, Any] = {"systems": [], "skipped": {}}
     for system in systems or DEFAULT_SYSTEMS:
+        if system == "ANM6Easy":
+            continue
         try:
             load_system(system, **kwargs)
             big = system.startswith("8500")
@@ -289,7 +325,9 @@ def run_benchmark(
             report["skipped"][system] = str(exc)
             continue
         report["systems"].append(row)
-    first = (systems or DEFAULT_SYSTEMS)[0]
+    if systems is None or "ANM6Easy" in systems:
+        report["anm"] = bench_anm(steps=min(steps, 300))
+    first = next(s for s in (*(systems or ()), *DEFAULT_SYSTEMS) if s != "ANM6Easy")
     try:
         mem = memory_over_resets(first, resets, **kwargs)
         report["memory_over_resets"] = {"system": first, **mem}
@@ -324,6 +362,16 @@ def print_report(report: dict[str, Any]) -> None:
             f"{row['system']:<10} {row['reset_ms']:>9.2f} {row['memory_per_env_mb']:>7.1f} "
             f"{two['interleaved_ratio']:>18.2f}x {two['threads_speedup']:>17.2f}x"
         )
+    anm = report.get("anm")
+    if anm:
+        line = f"\nANM6Easy: {anm['ours_us']:.0f} µs/step ({anm['ours_steps_per_s']:.0f} steps/s)"
+        if "speedup" in anm:
+            line += (
+                f" vs Gym-ANM {anm['gym_anm_us'] / 1e3:.1f} ms/step: {anm['speedup']:.0f}x faster"
+            )
+        else:
+            line += f"; Gym-ANM {anm['gym_anm']}"
+        print(line)
     mem = report.get("memory_over_resets")
     if mem:
         print(

@@ -100,10 +100,30 @@ def project_polygon(
         return float(p), float(q)
     # unit normals: distances stay distances and a steep line (huge τ) costs no precision
     rows = [(a / n, b / n, c / n) for a, b, c in rows for n in (math.hypot(a, b),)]
+    # Start from the rectangle of the axis-aligned rows (labelled by the row each side lies
+    # on), then clip with the sloped ones only.
     big = 10.0 + max(abs(c) for _, _, c in rows) + abs(p) + abs(q)
-    # vertices with the index of the constraint their outgoing edge lies on (-1: the box)
-    poly = [(-big, -big, -1), (big, -big, -1), (big, big, -1), (-big, big, -1)]
+    bounds = [[-big, -1], [big, -1], [-big, -1], [big, -1]]  # p_lo, p_hi, q_lo, q_hi
+    sloped = []
     for k, (a, b, c) in enumerate(rows):
+        if b == 0.0 and a != 0.0:
+            side, value = (1, c / a) if a > 0.0 else (0, c / a)
+        elif a == 0.0 and b != 0.0:
+            side, value = (3, c / b) if b > 0.0 else (2, c / b)
+        else:
+            sloped.append(k)
+            continue
+        if (side % 2 == 1 and value < bounds[side][0]) or (
+            side % 2 == 0 and value > bounds[side][0]
+        ):
+            bounds[side] = [value, k]
+    (p_lo, l_plo), (p_hi, l_phi), (q_lo, l_qlo), (q_hi, l_qhi) = bounds
+    if p_lo > p_hi or q_lo > q_hi:
+        poly = []
+    else:
+        poly = [(p_lo, q_lo, l_qlo), (p_hi, q_lo, l_phi), (p_hi, q_hi, l_qhi), (p_lo, q_hi, l_plo)]
+    for k in sloped if poly else ():
+        a, b, c = rows[k]
         out = []
         prev = poly[-1]
         d_prev = a * prev[0] + b * prev[1] - c
@@ -118,10 +138,12 @@ def project_polygon(
                 out.append(cur)
             prev, d_prev = cur, d_cur
         poly = out
-        if not poly:  # empty, or so thin (a segment, a point) that clipping lost it
-            g = np.array([(a, b) for a, b, _ in rows])
-            h = np.array([c for _, _, c in rows])
-            return project_onto_halfplanes(p, q, g, h)
+        if not poly:
+            break
+    if not poly:  # empty, or so thin (a segment, a point) that clipping lost it
+        g = np.array([(a, b) for a, b, _ in rows])
+        h = np.array([c for _, _, c in rows])
+        return project_onto_halfplanes(p, q, g, h)
     best_i, best_t, best_d = 0, 0.0, math.inf
     n = len(poly)
     for i in range(n):
