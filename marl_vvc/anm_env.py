@@ -35,6 +35,7 @@ from gymnasium import spaces
 from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
+from marl_vvc.render import FeederView
 
 SLACK_LIMIT_MW = 200.0  # ANM6-Easy's slack generator rating (Gym-ANM's device table)
 
@@ -71,7 +72,7 @@ class ANM6EasyEnv(gym.Env):
         self.observation_space = spaces.Box(obs_lo, obs_hi, dtype=np.float64)
         self._terminal = False
         self._started = False
-        self._renderer: Any = None
+        self._view = FeederView(self.core, render_mode)
 
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         anm, base = self._anm, self._anm.base
@@ -139,26 +140,13 @@ class ANM6EasyEnv(gym.Env):
             return np.zeros(self.observation_space.shape), float(out.reward), True, False, info
         info["time_index"] = self._anm.time_index
         if self.render_mode == "human":
-            self.render()
+            self._view.render()
         return self._obs(), float(out.reward), False, False, info
 
     def render(self) -> np.ndarray | None:
         """Draw the network coloured by voltage (``rgb_array`` returns the image)."""
-        if self.render_mode is None:
-            return None
-        from marl_vvc.render import FeederRenderer
-
-        if self._renderer is None:
-            self._renderer = FeederRenderer(self.core)
-        image = self._renderer.draw()
-        if self.render_mode == "rgb_array":
-            return image
-        self._renderer.show(image)
-        return None
+        return self._view.render()
 
     def close(self) -> None:
         """Release the OpenDSS engine."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        self.core.close()
+        self._view.close()

@@ -156,8 +156,26 @@ class Battery:
         return kw * math.tan(math.acos(self.pf))
 
 
+class _PQDevice:
+    """Shared by generators and storage units: a ``Box(2,)`` of P (MW) and Q (MVAr)."""
+
+    capability: GeneratorCapability | StorageCapability
+    base_mva: float
+
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Action box (MW, MVAr)."""
+        c, b = self.capability, self.base_mva
+        return np.array([c.p_min * b, c.q_min * b]), np.array([c.p_max * b, c.q_max * b])
+
+    def action_space(self) -> spaces.Space:
+        """``Box(2,)``: P and Q set-points in MW and MVAr."""
+        lo, hi = self.bounds
+        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
+
+
 @dataclass(frozen=True)
-class Generator:
+class Generator(_PQDevice):
     """A renewable generator (PV, wind) whose P curtailment and Q an agent sets (Gym-ANM).
 
     Actions are ``(P, Q)`` set-points in MW / MVAr inside ``[p_min, p_max] × [q_min, q_max]``;
@@ -177,20 +195,9 @@ class Generator:
         """Stable agent id."""
         return f"generator_{self.name}"
 
-    @property
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Action box (MW, MVAr)."""
-        c, b = self.capability, self.base_mva
-        return np.array([c.p_min * b, c.q_min * b]), np.array([c.p_max * b, c.q_max * b])
-
-    def action_space(self) -> spaces.Space:
-        """``Box(2,)``: P and Q set-points in MW and MVAr."""
-        lo, hi = self.bounds
-        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
-
 
 @dataclass(frozen=True)
-class Storage:
+class Storage(_PQDevice):
     """A distributed energy storage unit (Gym-ANM's DES): P (> 0 discharges) and Q set-points."""
 
     name: str
@@ -204,17 +211,6 @@ class Storage:
     def agent_id(self) -> str:
         """Stable agent id."""
         return f"storage_{self.name}"
-
-    @property
-    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Action box (MW, MVAr)."""
-        c, b = self.capability, self.base_mva
-        return np.array([c.p_min * b, c.q_min * b]), np.array([c.p_max * b, c.q_max * b])
-
-    def action_space(self) -> spaces.Space:
-        """``Box(2,)``: P and Q set-points in MW and MVAr."""
-        lo, hi = self.bounds
-        return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
 
 
 Device = Capacitor | Regulator | Battery | Generator | Storage

@@ -56,6 +56,7 @@ from marl_vvc.errors import InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore, StepOutcome
 from marl_vvc.influence import measure_influence
 from marl_vvc.observations import LocalObservations
+from marl_vvc.render import FeederView
 from marl_vvc.rewards import RewardSplitter
 
 RENDER_MODES = ("human", "rgb_array")
@@ -142,7 +143,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
         self._rng = np.random.default_rng()
         self._last: StepOutcome | None = None
-        self._renderer: Any = None
+        self._view = FeederView(self.core, render_mode)
 
     # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> spaces.Space:
@@ -226,7 +227,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         if out.terminated or out.truncated:
             self.agents = []
         if self.render_mode == "human":
-            self.render()
+            self._view.render()
         return obs, rewards, terminations, truncations, infos
 
     def state(self) -> np.ndarray:
@@ -235,21 +236,8 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
 
     def render(self, *_: Any) -> np.ndarray | None:
         """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
-        if self.render_mode is None:
-            return None
-        from marl_vvc.render import FeederRenderer
-
-        if self._renderer is None:
-            self._renderer = FeederRenderer(self.core)
-        image = self._renderer.draw()
-        if self.render_mode == "rgb_array":
-            return image
-        self._renderer.show(image)
-        return None
+        return self._view.render()
 
     def close(self) -> None:
         """Release the OpenDSS engine."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        self.core.close()
+        self._view.close()

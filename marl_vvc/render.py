@@ -144,3 +144,36 @@ class FeederRenderer:
     def close(self) -> None:
         """Release the figure."""
         self.figure.clear()
+
+
+class FeederView:
+    """What every environment's ``render``/``close`` do: draw lazily, show or return the frame.
+
+    Args:
+        core: The grid core to draw.
+        render_mode: ``None``, ``"human"`` or ``"rgb_array"``.
+    """
+
+    def __init__(self, core: GridCore, render_mode: str | None) -> None:
+        self.core = core
+        self.render_mode = render_mode
+        self._renderer: FeederRenderer | None = None
+
+    def render(self) -> np.ndarray | None:
+        """The frame for ``rgb_array``; shown in a window for ``human``; None without a mode."""
+        if self.render_mode is None:
+            return None
+        if self._renderer is None:
+            self._renderer = FeederRenderer(self.core)
+        image = self._renderer.draw()
+        if self.render_mode == "rgb_array":
+            return image
+        self._renderer.show(image)
+        return None
+
+    def close(self) -> None:
+        """Release the figure and the engine."""
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+        self.core.close()

@@ -54,6 +54,7 @@ from gymnasium import spaces
 from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
+from marl_vvc.render import FeederView
 
 RENDER_MODES = ("human", "rgb_array")
 
@@ -111,7 +112,7 @@ class PowerGymEnv(gym.Env):
             self.action_space = spaces.MultiDiscrete(discrete + [b.levels for b in core.batteries])
         self.observation_space = self._observation_space()
         self._started = False
-        self._renderer: Any = None
+        self._view = FeederView(self.core, render_mode)
 
     def _observation_space(self) -> spaces.Box:
         core, cfg = self.core, self.core.config
@@ -229,26 +230,13 @@ class PowerGymEnv(gym.Env):
         if out.terminated:
             self._started = False
         if self.render_mode == "human":
-            self.render()
+            self._view.render()
         return self.core.state_vector(), float(out.reward), out.terminated, False, dict(out.info)
 
     def render(self) -> np.ndarray | None:
         """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
-        if self.render_mode is None:
-            return None
-        from marl_vvc.render import FeederRenderer
-
-        if self._renderer is None:
-            self._renderer = FeederRenderer(self.core)
-        image = self._renderer.draw()
-        if self.render_mode == "rgb_array":
-            return image
-        self._renderer.show(image)
-        return None
+        return self._view.render()
 
     def close(self) -> None:
         """Release the OpenDSS engine."""
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
-        self.core.close()
+        self._view.close()
