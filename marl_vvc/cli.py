@@ -45,6 +45,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run a policy for some episodes and print returns with their components."""
     from marl_vvc.runner import run_episodes
 
+    if args.mode == "dss":  # PowerGym's random_agent.py names the controller baseline a mode
+        args.mode, args.policy = "single", "dss"
     results = run_episodes(
         args.env,
         mode=args.mode,
@@ -123,10 +125,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--env", default="13Bus", help="system name (default 13Bus)")
     p.add_argument(
         "--mode",
-        choices=("single", "parallel", "episodic"),
+        choices=("single", "parallel", "episodic", "dss"),
         default="parallel",
         help="single: Gymnasium wrapper; parallel: one agent per device; "
-        "episodic: single-agent over profiles 0, 1, 2, ...",
+        "episodic: single-agent over profiles 0, 1, 2, ...; dss: OpenDSS's own controllers "
+        "(the same as --policy dss)",
     )
     p.add_argument(
         "--policy",
