@@ -85,6 +85,27 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a trained policy (or only the baselines) on held-out load profiles."""
+    from marl_vvc.evaluation import baseline_table, evaluate, format_table, load_policy
+
+    system, kwargs, rows = args.env, _env_kwargs(args), {}
+    if args.checkpoint:
+        loaded = load_policy(args.checkpoint, algo=args.algo)
+        system, kwargs = loaded.system, {**loaded.env_kwargs, **kwargs}
+        rows[args.algo] = evaluate(
+            loaded.policy_fn, system, args.profiles, mode=loaded.mode, name=args.algo, **kwargs
+        )
+    rows.update(baseline_table(system, args.profiles, **kwargs))
+    if args.json:
+        print(json.dumps(rows, indent=2, default=float))
+    else:
+        print(
+            format_table(rows, title=f"{system}: mean episode return on profiles {args.profiles}")
+        )
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     """Write an episode report (and the influence map) as PNG files."""
     from marl_vvc.plots import episode_report, influence_map, record_episode
@@ -143,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("eval", help="score a policy and the baselines on held-out profiles")
+    p.add_argument("--env", default="13Bus", help="system name (default 13Bus)")
+    p.add_argument("--profiles", default="300:365", help="profile indices, e.g. 300:365 or 1,5,9")
+    p.add_argument("--checkpoint", default=None, help="a checkpoint of examples/train_*.py")
+    p.add_argument("--algo", choices=("rllib", "sb3"), default="rllib")
+    p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("plot", help="episode report as PNG files")
     p.add_argument("--env", default="13Bus", help="system name (default 13Bus)")

@@ -98,3 +98,16 @@ def test_fetch_without_network_explains_what_to_do(tmp_path, monkeypatch, capsys
     assert err.startswith("marl-vvc: error: IEEE 8500-node test feeder")
     assert "MARL_VVC_8500_DIR" in err and "LineCodes2.dss" in err
     assert not any((tmp_path / "cache").glob("8500-Node-*"))  # nothing half-written
+
+
+def test_eval_prints_the_baseline_table(capsys) -> None:
+    assert main(["eval", "--env", "13Bus", "--profiles", "300:303", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert set(rows) == {"random", "hold", "dss"}
+    assert rows["dss"]["return"] > rows["hold"]["return"] > rows["random"]["return"]
+    for row in rows.values():
+        assert row["n"] == 3
+        assert row["return"] == pytest.approx(row["loss"] + row["voltage"] + row["control"])
+    assert main(["eval", "--profiles", "300:303"]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].startswith("13Bus") and any(line.startswith("dss") for line in table)
