@@ -35,7 +35,7 @@ from gymnasium import spaces
 from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
-from marl_vvc.render import FeederView
+from marl_vvc.render import FeederView, check_render_mode
 
 SLACK_LIMIT_MW = 200.0  # ANM6-Easy's slack generator rating (Gym-ANM's device table)
 
@@ -48,11 +48,7 @@ class ANM6EasyEnv(gym.Env):
     def __init__(
         self, system: str = "ANM6Easy", *, render_mode: str | None = None, **overrides: Any
     ) -> None:
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be None, 'human' or 'rgb_array', got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         self.core = GridCore(resolve_system(system, **overrides))
         core = self.core
         if core.anm is None or core.n_cap or core.n_reg or core.n_bat:

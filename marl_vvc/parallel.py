@@ -56,10 +56,8 @@ from marl_vvc.errors import InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore, StepOutcome
 from marl_vvc.influence import measure_influence
 from marl_vvc.observations import LocalObservations
-from marl_vvc.render import FeederView
+from marl_vvc.render import RENDER_MODES, FeederView, check_render_mode
 from marl_vvc.rewards import RewardSplitter
-
-RENDER_MODES = ("human", "rgb_array")
 
 
 class VVCParallelEnv(ParallelEnv, EzPickle):
@@ -103,11 +101,7 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
             render_mode=render_mode,
             **overrides,
         )
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(
-                f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         config = resolve_system(
             system,
             circuit=circuit,

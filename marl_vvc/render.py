@@ -146,6 +146,16 @@ class FeederRenderer:
         self.figure.clear()
 
 
+RENDER_MODES = ("human", "rgb_array")
+
+
+def check_render_mode(render_mode: str | None) -> str | None:
+    """Return ``render_mode`` if it is None or a supported mode, else raise ValueError."""
+    if render_mode is not None and render_mode not in RENDER_MODES:
+        raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+    return render_mode
+
+
 class FeederView:
     """What every environment's ``render``/``close`` do: draw lazily, show or return the frame.
 

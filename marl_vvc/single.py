@@ -54,9 +54,7 @@ from gymnasium import spaces
 from marl_vvc.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.grid import GridCore
-from marl_vvc.render import FeederView
-
-RENDER_MODES = ("human", "rgb_array")
+from marl_vvc.render import RENDER_MODES, FeederView, check_render_mode
 
 
 class PowerGymEnv(gym.Env):
@@ -75,11 +73,7 @@ class PowerGymEnv(gym.Env):
         render_mode: str | None = None,
         **overrides: Any,
     ) -> None:
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(
-                f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}"
-            )
-        self.render_mode = render_mode
+        self.render_mode = check_render_mode(render_mode)
         config = resolve_system(
             system,
             circuit=circuit,
