@@ -12,7 +12,7 @@ import argparse
 
 import numpy as np
 
-from marl_vvc.runner import MODES, run_episodes
+from marl_vvc.tools.runner import MODES, run_episodes
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ from ray.rllib.env.wrappers.pettingzoo_env import ParallelPettingZooEnv
 from ray.tune.registry import register_env
 
 import marl_vvc
-from marl_vvc.evaluation import (
+from marl_vvc.tools.evaluation import (
     OBS_TRANSFORMS,
     TRAIN_POOL,
     agent_kind,
@@ -86,7 +86,7 @@ ENV_NAME = "marl_vvc_parallel"
 
 class VoltageDeviationObs(BaseParallelWrapper):
     """Observations with per-unit voltages as ``(v − 1) / 0.05`` (see
-    :func:`marl_vvc.evaluation.voltage_deviation`; greedy evaluation applies the same)."""
+    :func:`marl_vvc.tools.evaluation.voltage_deviation`; greedy evaluation applies the same)."""
 
     def __init__(self, env: Any) -> None:
         super().__init__(env)

@@ -28,7 +28,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import Logger
 
 import marl_vvc
-from marl_vvc.evaluation import (
+from marl_vvc.tools.evaluation import (
     TRAIN_POOL,
     baseline_table,
     evaluate,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marl_vvc.config import SystemConfig, available_systems, load_system
+from marl_vvc.systems.config import SystemConfig, available_systems, load_system
 from marl_vvc.errors import (
     CircuitLoadError,
     ConfigError,
@@ -24,10 +24,10 @@ from marl_vvc.errors import (
     MarlVVCError,
     ResetNeededError,
 )
-from marl_vvc.parallel import VVCParallelEnv
-from marl_vvc.registration import register_envs
-from marl_vvc.single import PowerGymEnv
-from marl_vvc.switching import CapSwitchEnv, capswitch_env, is_capswitch_name
+from marl_vvc.envs.parallel import VVCParallelEnv
+from marl_vvc.systems.registration import register_envs
+from marl_vvc.envs.single import PowerGymEnv
+from marl_vvc.envs.capswitch import CapSwitchEnv, capswitch_env, is_capswitch_name
 
 __version__ = "0.1.0"
 
@@ -59,7 +59,7 @@ def parallel_env(system: str | None = None, **kwargs: Any) -> VVCParallelEnv | C
 
     ``system`` defaults to ``"13Bus"``; ``circuit="Master.dss"`` uses any OpenDSS model instead.
     Names with a ``_capswitch`` token (``"123Bus_capswitch"``) give the capacitor switching
-    task, :class:`~marl_vvc.switching.CapSwitchEnv`.
+    task, :class:`~marl_vvc.envs.capswitch.CapSwitchEnv`.
     """
     if is_capswitch_name(system):
         return capswitch_env(system, **kwargs)
@@ -77,17 +77,17 @@ def make_env(system: str | None = None, **kwargs: Any) -> Any:
     """Single-agent Gymnasium environment of ``system``.
 
     PowerGym's semantics (:class:`PowerGymEnv`) for the VVC feeders, Gym-ANM's
-    (:class:`~marl_vvc.anm_env.ANM6EasyEnv`) for ``"ANM6Easy"``.
+    (:class:`~marl_vvc.envs.anm6.ANM6EasyEnv`) for ``"ANM6Easy"``.
     """
     if system is not None and system.split("_")[0] in _anm_systems():
-        from marl_vvc.anm_env import ANM6EasyEnv
+        from marl_vvc.envs.anm6 import ANM6EasyEnv
 
         return ANM6EasyEnv(system, **kwargs)
     return PowerGymEnv(system, **kwargs)
 
 
 def _anm_systems() -> set[str]:
-    from marl_vvc.registration import is_anm
+    from marl_vvc.systems.registration import is_anm
 
     return {s for s in available_systems() if is_anm(s)}
 

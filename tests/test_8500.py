@@ -42,9 +42,9 @@ import pytest
 from conftest import REPO_ROOT
 
 from marl_vvc import CircuitLoadError, ConfigError, DataNotFoundError, load_system, make_env
-from marl_vvc import feeder_data as fd
-from marl_vvc.feeder_data import IEEE8500, ChecksumError, locate_feeder
-from marl_vvc.grid import GridCore
+from marl_vvc.systems import feeder_data as fd
+from marl_vvc.systems.feeder_data import IEEE8500, ChecksumError, locate_feeder
+from marl_vvc.core.grid import GridCore
 
 TOL = 1e-6
 FOLDER = "8500-Node"

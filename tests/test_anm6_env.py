@@ -23,7 +23,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import marl_vvc
 from marl_vvc import InvalidActionError
-from marl_vvc.anm_env import ANM6EasyEnv
+from marl_vvc.envs.anm6 import ANM6EasyEnv
 
 INJ_TOL = 1e-6  # MW / MVAr
 FLOW_TOL = 3e-3  # MW / MVAr, power-flow-derived observation entries (slack P, Q)

@@ -72,7 +72,7 @@ import numpy as np
 import pytest
 from conftest import CIRCUITS, GYM_ANM_TRACES, require
 
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 
 MASTER = CIRCUITS / "anm6easy" / "anm6easy.dss"
 BASE_KW = 100.0 * 1000.0  # Gym-ANM's baseMVA (100) in kW

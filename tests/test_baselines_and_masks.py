@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from marl_vvc import parallel_env
-from marl_vvc.devices import Battery
-from marl_vvc.runner import run_episodes
+from marl_vvc.core.devices import Battery
+from marl_vvc.tools.runner import run_episodes
 
 
 def test_controller_baseline_moves_devices_and_beats_hold_and_random() -> None:

@@ -1,4 +1,4 @@
-"""Closed-form PQ-capability projections (marl_vvc.capability) against Gym-ANM.
+"""Closed-form PQ-capability projections (marl_vvc.core.capability) against Gym-ANM.
 
 * Replay: every recorded ANM6-Easy action (3 seeds, 263 steps, 789 projections of which 378
   move the set-point) goes through our projection with the step's available power and the SoC
@@ -27,7 +27,7 @@ from conftest import GYM_ANM_TRACES, require
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from marl_vvc.capability import (
+from marl_vvc.core.capability import (
     GeneratorCapability,
     StorageCapability,
     is_feasible,

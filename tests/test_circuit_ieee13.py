@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from conftest import CIRCUITS
 
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 
 OURS_DIR = CIRCUITS / "ieee13"
 OURS = OURS_DIR / "ieee13.dss"

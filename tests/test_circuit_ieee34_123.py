@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from conftest import CIRCUITS
 
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 
 VOLTAGE_ATOL = 1e-6  # pu
 LOSS_RTOL = 1e-6

@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import REPO_ROOT
 
-from marl_vvc.cli import main
+from marl_vvc.tools.cli import main
 
 
 def test_list_systems_and_agents(capsys) -> None:
@@ -71,7 +71,7 @@ def test_user_errors_exit_2_with_one_line(capsys) -> None:
 
 def test_console_script_and_example_run() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "marl_vvc.cli", "run", "--episodes", "1", "--quiet"],
+        [sys.executable, "-m", "marl_vvc.tools.cli", "run", "--episodes", "1", "--quiet"],
         capture_output=True,
         text=True,
         check=True,
@@ -89,7 +89,7 @@ def test_console_script_and_example_run() -> None:
 
 
 def test_fetch_without_network_explains_what_to_do(tmp_path, monkeypatch, capsys) -> None:
-    from marl_vvc import feeder_data as fd
+    from marl_vvc.systems import feeder_data as fd
 
     # a private environment mapping (never os.environ: see feeder_data._ENV)
     monkeypatch.setattr(fd, "_ENV", {fd.ENV_CACHE: str(tmp_path / "cache")})

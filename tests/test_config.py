@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from marl_vvc import ConfigError, load_system
-from marl_vvc.config import Quirks, parse_name
+from marl_vvc.systems.config import Quirks, parse_name
 
 
 @pytest.mark.parametrize(

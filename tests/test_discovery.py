@@ -9,7 +9,7 @@ import pytest
 from pettingzoo.test import parallel_api_test
 
 from marl_vvc import CircuitLoadError, ConfigError, load_system, make_env, parallel_env
-from marl_vvc.discovery import discover_system
+from marl_vvc.systems.discovery import discover_system
 
 FEEDER = """clear
 new circuit.mini basekv=12.47 pu=1.02 phases=3 bus1=src

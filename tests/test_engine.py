@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from conftest import CIRCUITS
 
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.errors import CircuitLoadError, EngineError
 
 IEEE13 = CIRCUITS / "ieee13" / "ieee13.dss"

@@ -20,7 +20,7 @@ from marl_vvc import (
     make_env,
     parallel_env,
 )
-from marl_vvc.bench import rss_mb
+from marl_vvc.tools.bench import rss_mb
 
 _ENV = parallel_env("13Bus_cbat")
 _ENV.reset(seed=0)

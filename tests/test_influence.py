@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from marl_vvc import parallel_env
-from marl_vvc.influence import normalise_columns
+from marl_vvc.core.influence import normalise_columns
 
 DSS = """clear
 new circuit.two basekv=12.47 pu=1.0 phases=3 bus1=src mvasc3=1e9 mvasc1=1e9

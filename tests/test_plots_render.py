@@ -9,8 +9,8 @@ import pytest
 from pettingzoo.test import render_test
 
 import marl_vvc
-from marl_vvc.cli import main
-from marl_vvc.plots import record_episode
+from marl_vvc.tools.cli import main
+from marl_vvc.tools.plots import record_episode
 
 
 def test_pettingzoo_render_test() -> None:
@@ -26,7 +26,7 @@ def test_rgb_array_shows_voltages_and_changes_with_state() -> None:
     second = env.render()
     assert first.shape == second.shape and np.abs(first.astype(int) - second).sum() > 0
     # the 8500-style fallback layout works for a circuit without coordinates
-    from marl_vvc.render import tree_layout
+    from marl_vvc.envs.render import tree_layout
 
     xy = tree_layout(("a", "b", "c", "d"), [("a", "b"), ("b", "c"), ("b", "d")])
     assert xy[0].tolist() == [0, 0] and xy[1][0] == 1 and xy[2][0] == xy[3][0] == 2

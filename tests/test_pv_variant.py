@@ -10,7 +10,7 @@ pytest.importorskip("pvlib", reason="the _pv systems need pvlib (pip install 'ma
 
 import marl_vvc
 from marl_vvc import ConfigError, load_system
-from marl_vvc.baselines import hold_actions
+from marl_vvc.tools.baselines import hold_actions
 
 SUMMER = 172  # June 21
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from marl_vvc import InvalidOptionError, make_env
-from marl_vvc.scenarios import SyntheticProfiles, YearlyProfiles, explicit_profile
+from marl_vvc.tasks.profiles import SyntheticProfiles, YearlyProfiles, explicit_profile
 
 
 def test_chop_scheme_on_synthetic_series(tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""PV availability profiles (marl_vvc.solar): physics checks against pvlib, clouds, determinism."""
+"""PV availability profiles (marl_vvc.tasks.solar): physics checks against pvlib, clouds, determinism."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ pvlib = pytest.importorskip("pvlib")
 pd = pytest.importorskip("pandas")
 
 from marl_vvc.errors import ConfigError, InvalidOptionError  # noqa: E402
-from marl_vvc.solar import CloudModel, SolarProfiles, ambient_temperature  # noqa: E402
+from marl_vvc.tasks.solar import CloudModel, SolarProfiles, ambient_temperature  # noqa: E402
 
 # pvlib 0.16.1 itself still calls DatetimeIndex.dayofyear, deprecated in pandas 3
 pytestmark = pytest.mark.filterwarnings("ignore:DatetimeIndex.dayofyear is deprecated")

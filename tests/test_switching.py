@@ -10,7 +10,7 @@ from pettingzoo.test import parallel_api_test, parallel_seed_test
 
 import marl_vvc
 from marl_vvc import ConfigError, InvalidActionError, InvalidOptionError, ResetNeededError
-from marl_vvc.switching import CapSwitchEnv, base_system_name, capswitch_env, is_capswitch_name
+from marl_vvc.envs.capswitch import CapSwitchEnv, base_system_name, capswitch_env, is_capswitch_name
 
 # A high-load condition: a winter day of the built-in profiles at the evening peak, × 1.4.
 HIGH_LOAD = {"profile": 0, "hour": 18, "scale": 1.4}

@@ -25,7 +25,7 @@ import pytest
 
 from marl_vvc import make_env, parallel_env
 from marl_vvc.errors import ConfigError
-from marl_vvc.evaluation import (
+from marl_vvc.tools.evaluation import (
     baseline_table,
     evaluate,
     format_table,
@@ -288,7 +288,7 @@ def test_rllib_example_end_to_end(
         # a fresh process scores the checkpoint the way `marl-vvc eval` will (the observation
         # transform comes from marl_vvc_run.json)
         code = (
-            "from marl_vvc.evaluation import load_policy, evaluate\n"
+            "from marl_vvc.tools.evaluation import load_policy, evaluate\n"
             f"p = load_policy({str(ckpt)!r}, algo='rllib')\n"
             "r = evaluate(p.policy_fn, p.system, [300, 301], p.mode)\n"
             "print(repr(r['return']))\n"

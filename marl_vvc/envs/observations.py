@@ -18,9 +18,9 @@ import math
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.devices import Battery, Capacitor, Generator, Regulator, Storage
-from marl_vvc.grid import GridCore
-from marl_vvc.influence import Influence
+from marl_vvc.core.devices import Battery, Capacitor, Generator, Regulator, Storage
+from marl_vvc.core.grid import GridCore
+from marl_vvc.core.influence import Influence
 
 # Discharge fraction bound: a unit rated at phase voltage on a delta connection can deliver a
 # few times its setpoint (PowerGym's 123-bus batt3/4); state() keeps the exact value.

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from marl_vvc.baselines import hold_actions, random_actions
+from marl_vvc.tools.baselines import hold_actions, random_actions
 from marl_vvc.errors import ConfigError
 
 MODES = ("single", "parallel", "episodic")
@@ -44,7 +44,7 @@ def run_episodes(
         raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
     if policy not in POLICIES:
         raise ConfigError(f"policy must be one of {POLICIES}, got {policy!r}")
-    from marl_vvc.switching import is_capswitch_name
+    from marl_vvc.envs.capswitch import is_capswitch_name
 
     if is_capswitch_name(system):
         raise ConfigError(

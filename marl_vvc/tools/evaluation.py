@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from marl_vvc.baselines import hold_actions, random_actions
+from marl_vvc.tools.baselines import hold_actions, random_actions
 from marl_vvc.errors import ConfigError
 
 PolicyFn = Callable[[Any, Any], Any]

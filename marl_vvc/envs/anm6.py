@@ -11,7 +11,7 @@ slack, residential load, PV, industrial load, wind, EV load and DES; the DES sta
 (MWh); the PV and wind available power (MW); the time-of-day index (0–95).
 
 ## Rewards
-``−(clip(e_loss, ±1) + clip(penalty, [0, 100]))`` per step (see :mod:`marl_vvc.anm`);
+``−(clip(e_loss, ±1) + clip(penalty, [0, 100]))`` per step (see :mod:`marl_vvc.tasks.anm`);
 ``−100/(1 − 0.995)`` when the power flow does not converge.
 
 ## Starting State
@@ -32,10 +32,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.discovery import resolve_system
+from marl_vvc.systems.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
-from marl_vvc.grid import GridCore
-from marl_vvc.render import FeederView, check_render_mode
+from marl_vvc.core.grid import GridCore
+from marl_vvc.envs.render import FeederView, check_render_mode
 
 SLACK_LIMIT_MW = 200.0  # ANM6-Easy's slack generator rating (Gym-ANM's device table)
 

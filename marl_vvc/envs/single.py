@@ -1,6 +1,6 @@
 """Single-agent Gymnasium environment that reproduces PowerGym number for number.
 
-One agent sets every device of the feeder through the same :class:`~marl_vvc.grid.GridCore`
+One agent sets every device of the feeder through the same :class:`~marl_vvc.core.grid.GridCore`
 as the multi-agent environment; the reward is the global reward.
 
 ## Action Space
@@ -21,7 +21,7 @@ position, battery level (16 = idle, above discharges, below charges). On ``_cbat
 
 ## Rewards
 ``p + v + c``: loss ratio × ``power_w``, voltage violations outside [0.95, 1.05] pu (highest and
-lowest node of each bus), control costs (see :mod:`marl_vvc.rewards`). ``info`` holds
+lowest node of each bus), control costs (see :mod:`marl_vvc.rewards.terms`). ``info`` holds
 PowerGym's terms (``power_loss_ratio``, ``vol_reward``, ``ctrl_reward``, ``av_*``) and
 ``converged``.
 
@@ -36,7 +36,7 @@ Terminated after ``horizon`` (24) steps, or at once when the power flow does not
 
 ## Arguments
 ``system`` (PowerGym name with variants), ``systems_dir`` (a PowerGym ``systems`` folder),
-``profiles_dir``, ``quirks``, ``render_mode`` and :class:`~marl_vvc.config.SystemConfig`
+``profiles_dir``, ``quirks``, ``render_mode`` and :class:`~marl_vvc.systems.config.SystemConfig`
 overrides.
 
 ## Version History
@@ -51,10 +51,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.discovery import resolve_system
+from marl_vvc.systems.discovery import resolve_system
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
-from marl_vvc.grid import GridCore
-from marl_vvc.render import RENDER_MODES, FeederView, check_render_mode
+from marl_vvc.core.grid import GridCore
+from marl_vvc.envs.render import RENDER_MODES, FeederView, check_render_mode
 
 
 class PowerGymEnv(gym.Env):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from marl_vvc.capability import GeneratorCapability, StorageCapability
+from marl_vvc.core.capability import GeneratorCapability, StorageCapability
 from marl_vvc.errors import InvalidActionError
 
 
@@ -180,7 +180,7 @@ class Generator(_PQDevice):
 
     Actions are ``(P, Q)`` set-points in MW / MVAr inside ``[p_min, p_max] × [q_min, q_max]``;
     the applied injection is their projection onto the PQ capability region and the power
-    available in the step (:mod:`marl_vvc.capability`).
+    available in the step (:mod:`marl_vvc.core.capability`).
     """
 
     name: str

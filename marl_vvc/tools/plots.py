@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from marl_vvc.baselines import hold_actions, random_actions
+from marl_vvc.tools.baselines import hold_actions, random_actions
 
 
 def record_episode(

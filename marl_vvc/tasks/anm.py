@@ -1,12 +1,12 @@
 """Active network management inside the grid core: generators, storage and Gym-ANM's reward.
 
-:class:`AnmPart` is owned by a :class:`~marl_vvc.grid.GridCore` whose system has renewable
+:class:`AnmPart` is owned by a :class:`~marl_vvc.core.grid.GridCore` whose system has renewable
 generators or storage units. It follows Gym-ANM (``../shared/parity/gym-anm/README.md``):
 
 - time: a fixed day of ``S`` steps of ``Δt`` hours repeats forever; the action taken at time
   index ``k`` meets the demand and availability of ``k + 1``;
 - generators: the set-point ``(P, Q)/baseMVA`` is projected onto the PQ region and the power
-  available in the step (closed form, :mod:`marl_vvc.capability`);
+  available in the step (closed form, :mod:`marl_vvc.core.capability`);
 - storage: projected with the state of charge before the step, then
   ``SoC ← SoC − Δt·η·P`` (charging) or ``SoC − Δt·P/η`` (discharging), clipped;
 - reward (p.u.): ``e_loss = Δt·(losses + curtailment − P_storage)`` and
@@ -27,13 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from marl_vvc import anm6
-from marl_vvc.devices import Generator, Storage
+from marl_vvc.tasks import anm6_data as anm6
+from marl_vvc.core.devices import Generator, Storage
 from marl_vvc.errors import ConfigError, InvalidOptionError
-from marl_vvc.rewards import RewardTerms
+from marl_vvc.rewards.terms import RewardTerms
 
 if TYPE_CHECKING:  # pragma: no cover
-    from marl_vvc.grid import GridCore, GridSnapshot
+    from marl_vvc.core.grid import GridCore, GridSnapshot
 
 
 class AnmPart:
@@ -89,7 +89,7 @@ class AnmPart:
         if self.units or cfg.anm is not None:
             raise ConfigError(f"system {cfg.name}: the solar scenario takes PV generators only")
         try:
-            from marl_vvc.solar import SolarProfiles
+            from marl_vvc.tasks.solar import SolarProfiles
         except ImportError as exc:  # pvlib is the optional 'pv' extra
             raise ConfigError(
                 f"system {cfg.name} needs pvlib for its PV profiles: pip install 'marl-vvc[pv]'"

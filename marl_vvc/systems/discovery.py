@@ -21,17 +21,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from marl_vvc.config import (
+from marl_vvc.systems.config import (
     BatteryConfig,
     BatteryPlacement,
     Quirks,
     RewardWeights,
     SystemConfig,
 )
-from marl_vvc.config import (
+from marl_vvc.systems.config import (
     _batteries as _battery_list,
 )
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.errors import CircuitLoadError, ConfigError
 
 DEFAULT_WEIGHTS = RewardWeights(power_w=10.0, cap_w=1 / 33, reg_w=1 / 33, soc_w=0.0, dis_w=6 / 33)
@@ -223,7 +223,7 @@ def resolve_system(
         quirks: PowerGym quirks.
         **overrides: :class:`SystemConfig` fields.
     """
-    from marl_vvc.config import load_system
+    from marl_vvc.systems.config import load_system
 
     if circuit is None:
         return load_system(

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from marl_vvc.anm import AnmPart
-from marl_vvc.capability import GeneratorCapability, StorageCapability
-from marl_vvc.config import SystemConfig
-from marl_vvc.devices import (
+from marl_vvc.tasks.anm import AnmPart
+from marl_vvc.core.capability import GeneratorCapability, StorageCapability
+from marl_vvc.systems.config import SystemConfig
+from marl_vvc.core.devices import (
     Battery,
     Capacitor,
     Device,
@@ -28,10 +28,10 @@ from marl_vvc.devices import (
     check_discrete,
     check_pq,
 )
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.errors import CircuitLoadError, InvalidActionError, InvalidOptionError
-from marl_vvc.rewards import RewardTerms, bus_violation, loss_ratio
-from marl_vvc.scenarios import SyntheticProfiles, YearlyProfiles, explicit_profile
+from marl_vvc.rewards.terms import RewardTerms, bus_violation, loss_ratio
+from marl_vvc.tasks.profiles import SyntheticProfiles, YearlyProfiles, explicit_profile
 
 
 class GridSnapshot(NamedTuple):

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marl_vvc.devices import Battery, Capacitor, Generator, Regulator, Storage
-from marl_vvc.grid import GridCore
+from marl_vvc.core.devices import Battery, Capacitor, Generator, Regulator, Storage
+from marl_vvc.core.grid import GridCore
 
 _EPS = 1e-4  # pu: a bus no device moves by this much is shared uniformly
 

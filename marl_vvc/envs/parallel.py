@@ -1,6 +1,6 @@
 """PettingZoo ``ParallelEnv``: every capacitor, regulator and battery is an agent.
 
-A thin adapter over :class:`~marl_vvc.grid.GridCore`: it translates dicts and spaces, builds
+A thin adapter over :class:`~marl_vvc.core.grid.GridCore`: it translates dicts and spaces, builds
 local observations and splits the global reward. All physics lives in the core.
 
 ## Agents
@@ -8,7 +8,7 @@ local observations and splits the global reward. All physics lives in the core.
 ``battery_<name>`` (``Discrete(33)``, or ``Box(-1, 1, (1,))`` on ``_cbat`` systems).
 
 ## Observation
-Each agent's local view (see :mod:`marl_vvc.observations`): own device state, (Vmin, Vmax) of
+Each agent's local view (see :mod:`marl_vvc.envs.observations`): own device state, (Vmin, Vmax) of
 its own bus and the ``neighbourhood − 1`` buses it moves most, and optionally the time of day.
 ``state()`` is the global PowerGym-layout vector ``[V | caps | taps | (SoC, discharge)]``.
 
@@ -28,17 +28,17 @@ terminates the episode, with ``reward = −divergence_penalty`` split equally an
 ## Arguments
 - ``system``: PowerGym-style name (``"13Bus"``, ``"123Bus_cbat_s1.5"``) or a YAML path.
 - ``circuit``: any OpenDSS master file instead; its capacitors, RegControl-driven regulators
-  and Storage elements become agents (see :mod:`marl_vvc.discovery`; ``capacitors=``,
+  and Storage elements become agents (see :mod:`marl_vvc.systems.discovery`; ``capacitors=``,
   ``regulators=``, ``batteries=`` choose them explicitly).
-- ``systems_dir``, ``profiles_dir``, ``quirks``: see :func:`marl_vvc.config.load_system`.
-- ``reward_mode``, ``local_ratio``: reward splitting (see :mod:`marl_vvc.rewards`).
+- ``systems_dir``, ``profiles_dir``, ``quirks``: see :func:`marl_vvc.systems.config.load_system`.
+- ``reward_mode``, ``local_ratio``: reward splitting (see :mod:`marl_vvc.rewards.terms`).
 - ``neighbourhood``: buses in each local observation (default 4).
 - ``time_features``: append sin/cos of the time of day (default True).
 - ``action_masks``: observations of discrete agents become
   ``{"observation": ..., "action_mask": int8 array}`` (PettingZoo convention); a battery's mask
   hides the levels its stored energy does not allow.
 - ``render_mode``: ``None``, ``"human"`` or ``"rgb_array"``.
-- other keyword arguments override :class:`~marl_vvc.config.SystemConfig` fields.
+- other keyword arguments override :class:`~marl_vvc.systems.config.SystemConfig` fields.
 """
 
 from __future__ import annotations
@@ -50,14 +50,14 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
-from marl_vvc.devices import Battery
-from marl_vvc.discovery import resolve_system
+from marl_vvc.core.devices import Battery
+from marl_vvc.systems.discovery import resolve_system
 from marl_vvc.errors import InvalidActionError, ResetNeededError
-from marl_vvc.grid import GridCore, StepOutcome
-from marl_vvc.influence import measure_influence
-from marl_vvc.observations import LocalObservations
-from marl_vvc.render import RENDER_MODES, FeederView, check_render_mode
-from marl_vvc.rewards import RewardSplitter
+from marl_vvc.core.grid import GridCore, StepOutcome
+from marl_vvc.core.influence import measure_influence
+from marl_vvc.envs.observations import LocalObservations
+from marl_vvc.envs.render import RENDER_MODES, FeederView, check_render_mode
+from marl_vvc.rewards.terms import RewardSplitter
 
 
 class VVCParallelEnv(ParallelEnv, EzPickle):

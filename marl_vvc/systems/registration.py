@@ -5,7 +5,7 @@ from __future__ import annotations
 import gymnasium
 import yaml
 
-from marl_vvc.config import available_systems, configs_dir
+from marl_vvc.systems.config import available_systems, configs_dir
 
 VARIANTS = ("", "_cbat", "_soc", "_cbat_soc")
 
@@ -25,14 +25,14 @@ def register_envs() -> None:
     """Register the single-agent environment of every system (idempotent).
 
     PowerGym systems get their variants (``_cbat``, ``_soc``, ``_cbat_soc``) and
-    :class:`~marl_vvc.single.PowerGymEnv`; Gym-ANM systems get
-    :class:`~marl_vvc.anm_env.ANM6EasyEnv`, without a time limit (as Gym-ANM).
+    :class:`~marl_vvc.envs.single.PowerGymEnv`; Gym-ANM systems get
+    :class:`~marl_vvc.envs.anm6.ANM6EasyEnv`, without a time limit (as Gym-ANM).
     """
     for base in available_systems():
         if is_anm(base):
-            entries = [(base, "marl_vvc.anm_env:ANM6EasyEnv")]
+            entries = [(base, "marl_vvc.envs.anm6:ANM6EasyEnv")]
         else:
-            entries = [(f"{base}{v}", "marl_vvc.single:PowerGymEnv") for v in VARIANTS]
+            entries = [(f"{base}{v}", "marl_vvc.envs.single:PowerGymEnv") for v in VARIANTS]
         for name, entry_point in entries:
             if env_id(name) in gymnasium.registry:
                 continue

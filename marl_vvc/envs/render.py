@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from marl_vvc.grid import GridCore
+from marl_vvc.core.grid import GridCore
 
 _MARKERS = {
     "capacitor": ("^", "capacitor"),

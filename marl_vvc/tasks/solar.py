@@ -1,7 +1,7 @@
 """PV availability profiles from pvlib's clear-sky model and a seeded cloud process.
 
 :class:`SolarProfiles` follows the same protocol as the load sources in
-:mod:`marl_vvc.scenarios` (``num_profiles`` and ``profile(index)``): profile ``k`` is the
+:mod:`marl_vvc.tasks.profiles` (``num_profiles`` and ``profile(index)``): profile ``k`` is the
 calendar day January 1 + ``k`` days of ``year`` at one site, and its value for unit ``i`` and
 step ``t`` is the AC power that unit's PV system can deliver, averaged over the step, as a
 fraction of its inverter's AC rating (in [0, 1]).

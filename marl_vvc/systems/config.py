@@ -224,7 +224,7 @@ class SystemConfig:
         divergence_penalty: Reward penalty when the power flow does not converge.
         powergym: Layout of the system in a PowerGym ``systems`` folder, if it has one.
             Systems too large to ship name ``feeder_data`` instead of ``circuit`` (see
-            :mod:`marl_vvc.feeder_data`).
+            :mod:`marl_vvc.systems.feeder_data`).
         profiles_dir: Folder of yearly load-shape CSVs (PowerGym scheme); None = built-in.
         profile_pool: ``(first, stop)``: resets without a chosen profile draw from
             ``first <= k < stop`` only (e.g. a training split); None = all profiles.
@@ -465,8 +465,8 @@ def _check_types(where: str, data: dict[str, Any]) -> None:
 def _discovered(
     path: Path, data: dict[str, Any], quirks: Any, profiles_dir: Any, overrides: dict[str, Any]
 ) -> SystemConfig:
-    """A YAML system with ``discover: true``: see :func:`marl_vvc.discovery.discover_system`."""
-    from marl_vvc.discovery import discover_system
+    """A YAML system with ``discover: true``: see :func:`marl_vvc.systems.discovery.discover_system`."""
+    from marl_vvc.systems.discovery import discover_system
 
     plain = {
         k: data[k]
@@ -700,7 +700,7 @@ def load_system(
                 f"'<systems_dir>/{layout.folder}/{layout.master}')"
             )
     elif "feeder_data" in data:  # env var folder, else user cache, else checksummed download
-        from marl_vvc.feeder_data import locate_feeder
+        from marl_vvc.systems.feeder_data import locate_feeder
 
         circuit = locate_feeder(str(data["feeder_data"]))
         folder = circuit.parent

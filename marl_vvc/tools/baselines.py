@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from marl_vvc.devices import Battery, Capacitor, Generator, Regulator, Storage
-from marl_vvc.grid import GridCore
+from marl_vvc.core.devices import Battery, Capacitor, Generator, Regulator, Storage
+from marl_vvc.core.grid import GridCore
 
 
 def random_actions(core: GridCore, rng: np.random.Generator) -> dict[str, Any]:

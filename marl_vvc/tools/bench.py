@@ -24,11 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from marl_vvc.baselines import hold_actions, random_actions
-from marl_vvc.config import load_system
-from marl_vvc.engine import OpenDSSEngine
+from marl_vvc.tools.baselines import hold_actions, random_actions
+from marl_vvc.systems.config import load_system
+from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.errors import MarlVVCError
-from marl_vvc.grid import GridCore
+from marl_vvc.core.grid import GridCore
 
 DEFAULT_SYSTEMS = ("13Bus", "34Bus", "123Bus", "8500Node")
 
@@ -265,7 +265,7 @@ def bench_system(system: str, steps: int, rounds: int = 5, **kwargs: Any) -> dic
 
 def bench_anm(steps: int = 300, seed: int = 0) -> dict[str, Any]:
     """ANM6-Easy steps/s of ours against Gym-ANM's (when installed), same random actions."""
-    from marl_vvc.anm_env import ANM6EasyEnv
+    from marl_vvc.envs.anm6 import ANM6EasyEnv
 
     ours = ANM6EasyEnv()
     rng = np.random.default_rng(seed)

@@ -43,7 +43,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a policy for some episodes and print returns with their components."""
-    from marl_vvc.runner import run_episodes
+    from marl_vvc.tools.runner import run_episodes
 
     if args.mode == "dss":  # PowerGym's random_agent.py names the controller baseline a mode
         args.mode, args.policy = "single", "dss"
@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Time env steps against the bare OpenDSS work of the same steps."""
-    from marl_vvc.bench import print_report, run_benchmark
+    from marl_vvc.tools.bench import print_report, run_benchmark
 
     report = run_benchmark(
         args.env or None, steps=args.steps, resets=args.resets, systems_dir=args.systems_dir
@@ -87,7 +87,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a trained policy (or only the baselines) on held-out load profiles."""
-    from marl_vvc.evaluation import baseline_table, evaluate, format_table, load_policy
+    from marl_vvc.tools.evaluation import baseline_table, evaluate, format_table, load_policy
 
     system, kwargs, rows = args.env, _env_kwargs(args), {}
     if args.checkpoint:
@@ -108,7 +108,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_plot(args: argparse.Namespace) -> int:
     """Write an episode report (and the influence map) as PNG files."""
-    from marl_vvc.plots import episode_report, influence_map, record_episode
+    from marl_vvc.tools.plots import episode_report, influence_map, record_episode
 
     data = record_episode(
         args.env, policy=args.policy, profile=args.profile, seed=args.seed, **_env_kwargs(args)
@@ -122,7 +122,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Find or download a large feeder (the 8500-node model) into the user cache."""
-    from marl_vvc.feeder_data import locate_feeder
+    from marl_vvc.systems.feeder_data import locate_feeder
 
     master = locate_feeder(args.feeder, base_url=args.url, allow_download=True)
     print(master)

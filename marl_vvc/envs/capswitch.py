@@ -4,7 +4,7 @@
 an episode is a *switching sequence* at one snapshot load condition, every capacitor is an
 agent that may toggle its bank, a bank already toggled in the episode is masked out, the load
 level is drawn per episode and the reward is the loss reduction. It is a thin PettingZoo
-wrapper over :class:`~marl_vvc.parallel.VVCParallelEnv`: every power flow is the wrapped
+wrapper over :class:`~marl_vvc.envs.parallel.VVCParallelEnv`: every power flow is the wrapped
 env's ``step``; the wrapper only translates actions, keeps the masks and scores.
 
 Systems: ``capswitch_env("123Bus_capswitch")`` wraps ``"123Bus"``; any system name with a
@@ -66,7 +66,7 @@ pay for it at every step).
 
 Each agent's ``info["split_reward"]`` splits the same reward: the loss term equally among the
 agents that toggled in the step (among all when none did), the violation term by the
-capacitors' measured voltage influence on each bus (:mod:`marl_vvc.influence`, columns
+capacitors' measured voltage influence on each bus (:mod:`marl_vvc.core.influence`, columns
 normalised over the capacitors), and the switch cost to the agent that switched; the splits
 add up to ``r(t)``. Every ``info`` also carries ``loss_reduction``, ``loss_kw``,
 ``prev_loss_kw``, ``initial_loss_kw``, ``violation``, ``prev_violation``,
@@ -86,10 +86,10 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
-from marl_vvc.devices import check_discrete
+from marl_vvc.core.devices import check_discrete
 from marl_vvc.errors import ConfigError, InvalidActionError, InvalidOptionError, ResetNeededError
-from marl_vvc.influence import normalise_columns
-from marl_vvc.parallel import RENDER_MODES, VVCParallelEnv
+from marl_vvc.core.influence import normalise_columns
+from marl_vvc.envs.parallel import RENDER_MODES, VVCParallelEnv
 
 SUFFIX = "capswitch"
 VIOLATION_MODES = ("change", "absolute")
@@ -140,7 +140,7 @@ class CapSwitchEnv(ParallelEnv, EzPickle):
             time per solve.
         quirks: PowerGym quirks of the base system (default False: taps rest mid-range).
         render_mode: ``None``, ``"human"`` or ``"rgb_array"`` (drawn by the wrapped env).
-        **kwargs: Any other argument of :class:`~marl_vvc.parallel.VVCParallelEnv`
+        **kwargs: Any other argument of :class:`~marl_vvc.envs.parallel.VVCParallelEnv`
             (``systems_dir``, ``profiles_dir``, ``neighbourhood``, ``horizon``, ...), except
             ``action_masks``, ``reward_mode``, ``local_ratio`` and ``time_features``, which
             the wrapper sets.
@@ -279,7 +279,7 @@ class CapSwitchEnv(ParallelEnv, EzPickle):
     # ------------------------------------------------------------------ spaces
     @property
     def core(self) -> Any:
-        """The wrapped env's :class:`~marl_vvc.grid.GridCore` (read it, do not step it)."""
+        """The wrapped env's :class:`~marl_vvc.core.grid.GridCore` (read it, do not step it)."""
         return self.base_env.core
 
     def observation_space(self, agent: str) -> spaces.Space:
