@@ -1,10 +1,11 @@
-"""OpenDSS power-flow engine: the only module of marl_vvc that touches OpenDSS.
+"""OpenDSS power-flow engine: the only module of marl_vvc that imports OpenDSS.
 
-Each :class:`OpenDSSEngine` owns one private DSS C-API context (``NewContext``), never the
-process-global one, so several engines live side by side in one process (and release the GIL
-while solving). The engine knows nothing about agents or rewards: it compiles a circuit, sets
-element properties, solves, and reads whole vectors into numpy arrays through maps built once
-per compile.
+Each :class:`OpenDSSEngine` owns one private DSS C-API context (never the process-global one),
+so several engines live side by side in one process (and release the GIL while solving), and
+one private scratch folder, OpenDSS's output folder, for every file OpenDSS writes. The engine
+knows nothing about agents or rewards: it compiles a circuit, sets element properties, solves,
+and reads whole vectors into numpy arrays through maps built once per compile. ``close()``
+frees the context and the folder; any later call raises :class:`~marl_vvc.errors.EngineError`.
 
 Load profiles run through OpenDSS's own daily mode: every load gets a private load shape of
 ``npts`` points, written once per episode, so a step writes no load data at all and the solve
@@ -13,17 +14,36 @@ at hour ``h`` uses point ``h - 1`` (hour 0 wraps to the last point).
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import opendssdirect as _odd
+from dss_python_backend.events import EventCallbackManager as _Manager
 from opendssdirect.OpenDSSDirect import OpenDSSDirect as _OpenDSSDirect
 
+from marl_vvc.core.engine_context import (
+    ClosedContext,
+    context_registries,
+    open_context,
+    release_context,
+    scratch_folder,
+)
+from marl_vvc.core.engine_maps import bus_major_order, terminal_layout
+from marl_vvc.core.engine_shapes import (
+    MAX_PROFILE_POINTS,
+    check_profiles,
+    define_shapes,
+    write_shapes,
+)
 from marl_vvc.errors import CircuitLoadError, EngineError
 
-_DSSException = _odd.DSSException
-_SHAPE_PREFIX = "marl_vvc_shape_"
+__all__ = ["MAX_PROFILE_POINTS", "OpenDSSEngine"]
+
+DSSException = _odd.DSSException
+# dss-python's private per-context registries, emptied on close (see engine_context)
+_REGISTRIES = context_registries(type(_odd.Basic._api_util), _OpenDSSDirect, _Manager)
 
 
 class OpenDSSEngine:
@@ -44,31 +64,54 @@ class OpenDSSEngine:
         self.master = Path(master).resolve()
         self._max_iterations = int(max_iterations)
         self._max_control_iterations = int(max_control_iterations)
-        self._ctx = _odd.NewContext()
-        # Same context, numpy-returning view: bulk reads come back as ndarrays.
-        self._dss = _OpenDSSDirect(self._ctx._api_util, prefer_lists=False)
-        self._dss.Basic.AllowChangeDir(False)
-        self._dss.Basic.AllowEditor(False)
-        # Raw CFFI calls for the per-step hot path (the wrappers cost ~2 µs a call).
-        self._lib = self._dss._lib
-        self._check = self._dss._check_for_error
-        self._float64_gr = self._dss._get_float64_gr_array
         self._step_seconds = 3600.0
         self._shape_points = 0
-        self.compile()
+        self._thread = threading.get_ident()  # the thread whose garbage may close it
+        self._dss: Any = ClosedContext(self.master)  # until opened: close() is always safe
+        self._scratch, self._remove_scratch = scratch_folder(self)
+        self._dss = open_context(_odd, _OpenDSSDirect)
+        # Raw CFFI calls for the per-step hot path (the wrappers cost ~2 µs a call).
+        self._lib: Any = self._dss._lib
+        self._check: Any = self._dss._check_for_error
+        self._float64_gr: Any = self._dss._get_float64_gr_array
+        try:
+            self.compile()
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def scratch_dir(self) -> Path:
+        """The private folder where OpenDSS writes its files (removed by :meth:`close`)."""
+        return self._scratch
 
     # ------------------------------------------------------------------ compile and maps
     def compile(self) -> None:
-        """(Re)compile the master file and rebuild every name→index map."""
+        """(Re)compile the master file and rebuild every name→index map.
+
+        OpenDSS's data (output) folder is the scratch folder and the master is read with
+        ``redirect`` (``compile`` would make the feeder's folder the output folder): relative
+        paths inside the files still resolve against the file that holds them, and the working
+        directory never changes. A master left in another solution mode (e.g. after its own
+        daily solve) goes back to snapshot mode.
+        """
+        dss = self._dss
+        basic = dss.Basic  # raises EngineError once closed
         if not self.master.is_file():
             raise CircuitLoadError(f"circuit file not found: {self.master}")
         try:
-            self._dss.Text.Command("clear")
-            self._dss.Text.Command(f'compile "{self.master}"')
-        except _DSSException as exc:
+            basic.AllowChangeDir(False)  # process-wide in DSS C-API: insist before each build
+            dss.Text.Command("clear")
+            basic.DataPath(str(self._scratch))
+            dss.Text.Command(f'redirect "{self.master}"')
+            n_buses = dss.Circuit.NumBuses() if basic.NumCircuits() else 0
+        except DSSException as exc:
             raise CircuitLoadError(f"OpenDSS could not compile {self.master}: {exc}") from exc
-        if self._dss.Circuit.NumBuses() == 0:
+        if n_buses == 0:
             raise CircuitLoadError(f"{self.master} defines no circuit (no 'New Circuit' line?)")
+        basic.DataPath(str(self._scratch))  # a nested `compile` in the files may have moved it
+        if dss.Solution.Mode() != 0:  # 0 = snapshot
+            self.command("set mode=snapshot")
         self.command(f"set maxiterations={self._max_iterations}")
         self.command(f"set maxcontroliter={self._max_control_iterations}")
         self.set_control_mode("off")
@@ -80,43 +123,39 @@ class OpenDSSEngine:
         dss = self._dss
         self.node_names: tuple[str, ...] = tuple(str(n).lower() for n in dss.Circuit.AllNodeNames())
         self.bus_names: tuple[str, ...] = tuple(str(b).lower() for b in dss.Circuit.AllBusNames())
-        node_index = {n: i for i, n in enumerate(self.node_names)}
-        order: list[int] = []
-        counts: list[int] = []
         nodes_of_bus: list[tuple[int, ...]] = []
         for bus in self.bus_names:
             dss.Circuit.SetActiveBus(bus)
-            nodes = tuple(int(k) for k in dss.Bus.Nodes())
-            nodes_of_bus.append(nodes)
-            order.extend(node_index[f"{bus}.{k}"] for k in nodes)
-            counts.append(len(nodes))
+            nodes_of_bus.append(tuple(int(k) for k in dss.Bus.Nodes()))
+        self.bus_nodes: tuple[tuple[int, ...], ...] = tuple(nodes_of_bus)
         #: Permutation from AllNodeNames order to bus-major order (each bus's nodes in
         #: ``Bus.Nodes`` order), the layout of PowerGym's observation.
-        self.bus_node_order = np.asarray(order, dtype=np.intp)
-        self.bus_node_counts = np.asarray(counts, dtype=np.intp)
-        self.bus_offsets = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.intp)
-        self.bus_nodes: tuple[tuple[int, ...], ...] = tuple(nodes_of_bus)
+        self.bus_node_order, self.bus_node_counts, self.bus_offsets = bus_major_order(
+            self.node_names, self.bus_names, self.bus_nodes
+        )
         self.load_names: tuple[str, ...] = tuple(str(n).lower() for n in dss.Loads.AllNames())
         if self.load_names == ("none",):
             self.load_names = ()
-        self.load_index = {n: i for i, n in enumerate(self.load_names)}
         # 1-based positions used to activate devices without passing names in the hot path.
         self._index = {
             cls: {n: i + 1 for i, n in enumerate(self.element_names(cls))}
             for cls in ("Transformer", "Capacitor", "Generator")
         }
-        self._set_index = {cls: getattr(self._lib, f"{cls}s_Set_idx") for cls in self._index}
+        self._set_index: Any = {cls: getattr(self._lib, f"{cls}s_Set_idx") for cls in self._index}
 
     # ------------------------------------------------------------------ generic access
     def command(self, text: str) -> str:
         """Run one OpenDSS text command and return its result.
+
+        Relative file names in ``text`` resolve against the scratch folder first (OpenDSS's
+        current folder after a build), then the working directory: pass absolute paths.
 
         Raises:
             EngineError: OpenDSS rejected the command.
         """
         try:
             self._dss.Text.Command(text)
-        except _DSSException as exc:
+        except DSSException as exc:
             raise EngineError(f"OpenDSS rejected {text!r}: {exc}") from exc
         return str(self._dss.Text.Result() or "")
 
@@ -270,31 +309,27 @@ class OpenDSSEngine:
     def set_load_profiles(self, multipliers: np.ndarray, step_seconds: float) -> None:
         """Give every load a private daily load shape (one row of ``multipliers`` each).
 
-        The first call creates the shapes and switches the circuit to daily mode; later calls
-        only overwrite the points. Solving at hour ``h`` then uses point ``h - 1``.
+        The first call after a compile creates the shapes, a call with another length or step
+        resizes them, later calls only overwrite the points. Solving at hour ``h`` then uses
+        point ``h - 1``.
 
         Args:
             multipliers: Array of shape ``(n_loads, npts)`` in :attr:`load_names` order.
             step_seconds: Length of one point (and of one solve step) in seconds.
+
+        Raises:
+            ValueError: Not one row per load.
+            ConfigError: ``npts`` is 0 or above :data:`MAX_PROFILE_POINTS` (checked before
+                anything reaches OpenDSS).
         """
+        npts = check_profiles(np.shape(multipliers), len(self.load_names))
         mult = np.ascontiguousarray(multipliers, dtype=float)
-        n_loads, npts = mult.shape
-        if n_loads != len(self.load_names):
-            raise ValueError(f"expected {len(self.load_names)} load rows, got {n_loads}")
-        shapes = self._dss.LoadShape
-        if npts != self._shape_points or step_seconds != self._step_seconds:
-            loads = self._dss.Loads
-            for i, name in enumerate(self.load_names):
-                self.command(
-                    f"new loadshape.{_SHAPE_PREFIX}{i} npts={npts} sinterval={step_seconds}"
-                )
-                loads.Name(name)
-                loads.Daily(f"{_SHAPE_PREFIX}{i}")
-            self._shape_points = npts
-            self._step_seconds = float(step_seconds)
-        for i in range(n_loads):
-            shapes.Name(f"{_SHAPE_PREFIX}{i}")
-            shapes.PMult(mult[i])
+        if npts == self._shape_points and step_seconds == self._step_seconds:
+            write_shapes(self._dss, mult)
+            return
+        define_shapes(self._dss, self.load_names, mult, float(step_seconds))
+        self._shape_points = npts
+        self._step_seconds = float(step_seconds)
 
     def rewind(self, start_hours: float = 0.0) -> None:
         """Go back to ``start_hours`` and forget the previous solution (next solve starts flat).
@@ -315,26 +350,18 @@ class OpenDSSEngine:
         compile and set of names.
         """
         key = tuple(n.lower() for n in full_names)
-        layout = self._pd_layout.get(key) if hasattr(self, "_pd_layout") else None
+        layout = self._pd_layout.get(key)
         if layout is None:
             pd = self._dss.PDElements
             names = [str(n).lower() for n in pd.AllNames()]
             conds = np.asarray(pd.AllNumConductors(), dtype=np.intp)
             terms = np.asarray(pd.AllNumTerminals(), dtype=np.intp)
-            sizes = conds * terms
-            starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-            offsets, owner = [], []
-            for k, name in enumerate(key):
-                try:
-                    e = names.index(name)
-                except ValueError:
-                    raise CircuitLoadError(f"{self.master.name} has no element {name!r}") from None
-                for t in range(terms[e]):
-                    offsets.append(starts[e] + t * conds[e])
-                    owner.append(k)
-            bounds = np.array([*offsets, int(sizes.sum())], dtype=np.intp)
-            layout = (bounds, np.asarray(owner, dtype=np.intp), len(key))
-            self._pd_layout = getattr(self, "_pd_layout", {})
+            try:
+                layout = (*terminal_layout(names, conds, terms, key), len(key))
+            except KeyError as exc:
+                raise CircuitLoadError(
+                    f"{self.master.name} has no element {exc.args[0]!r}"
+                ) from None
             self._pd_layout[key] = layout
         bounds, owner, n = layout
         self._check(self._lib.PDElements_Get_AllPowers_GR())
@@ -344,14 +371,6 @@ class OpenDSSEngine:
         out = np.zeros(n)
         np.maximum.at(out, owner, per_terminal)
         return out
-
-    def terminal_powers(self, full_name: str) -> np.ndarray:
-        """``(n_terminals, 2)`` (kW, kvar) flowing into each terminal of an element."""
-        self._activate(full_name)
-        cktel = self._dss.CktElement
-        powers = np.asarray(cktel.Powers(), dtype=float).reshape(-1, 2)
-        n_cond = int(cktel.NumConductors())
-        return powers.reshape(-1, n_cond, 2).sum(axis=1)
 
     # ------------------------------------------------------------------ solve and read
     def solve(self, *, advance: bool = True) -> tuple[bool, str | None]:
@@ -367,7 +386,7 @@ class OpenDSSEngine:
         lib = self._lib
         try:
             self._check(lib.Solution_Solve() if advance else lib.Solution_SolveNoControl())
-        except _DSSException as exc:
+        except DSSException as exc:
             return False, str(exc)
         if not lib.Solution_Get_Converged():
             iterations = lib.Solution_Get_Iterations()
@@ -408,15 +427,23 @@ class OpenDSSEngine:
         return y, order
 
     def close(self) -> None:
-        """Release the context's circuit memory (OpenDSS keeps it otherwise)."""
-        if self._dss is not None:
-            try:
-                self._dss.Basic.ClearAll()
-            except _DSSException:  # pragma: no cover - nothing left to release
-                pass
-            self._dss = None  # type: ignore[assignment]
+        """Free the OpenDSS context and remove the scratch folder (idempotent).
 
-    def __del__(self) -> None:  # pragma: no cover - best effort at interpreter exit
+        Every later call that needs OpenDSS raises :class:`~marl_vvc.errors.EngineError`
+        ("engine closed"); plain attributes such as :attr:`node_names` stay readable.
+        """
+        dss = self._dss
+        if not isinstance(dss, ClosedContext):
+            closed = ClosedContext(self.master)
+            self._dss = self._lib = self._check = self._float64_gr = self._set_index = closed
+            release_context(dss, _REGISTRIES, DSSException)
+        self._remove_scratch()
+
+    def __del__(self) -> None:  # pragma: no cover - best effort when never closed
+        # Only in the building thread: OpenDSS calls from a thread the garbage collector
+        # happens to run in can crash the process (a leak is better than a crash).
+        if threading.get_ident() != getattr(self, "_thread", None):
+            return
         try:
             self.close()
         except Exception:
