@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from marl_vvc.systems.config import SystemConfig, available_systems, load_system
+from marl_vvc.envs.capswitch import CapSwitchEnv, capswitch_env, is_capswitch_name
+from marl_vvc.envs.parallel import VVCParallelEnv
+from marl_vvc.envs.single import PowerGymEnv
 from marl_vvc.errors import (
     CircuitLoadError,
     ConfigError,
@@ -24,10 +26,8 @@ from marl_vvc.errors import (
     MarlVVCError,
     ResetNeededError,
 )
-from marl_vvc.envs.parallel import VVCParallelEnv
+from marl_vvc.systems import SystemConfig, available_systems, load_system
 from marl_vvc.systems.registration import register_envs
-from marl_vvc.envs.single import PowerGymEnv
-from marl_vvc.envs.capswitch import CapSwitchEnv, capswitch_env, is_capswitch_name
 
 __version__ = "0.1.0"
 
@@ -86,10 +86,10 @@ def make_env(system: str | None = None, **kwargs: Any) -> Any:
     return PowerGymEnv(system, **kwargs)
 
 
-def _anm_systems() -> set[str]:
-    from marl_vvc.systems.registration import is_anm
+def _anm_systems() -> frozenset[str]:
+    from marl_vvc.systems.registration import GYM_ANM_SYSTEMS  # known without reading files
 
-    return {s for s in available_systems() if is_anm(s)}
+    return GYM_ANM_SYSTEMS
 
 
 register_envs()

@@ -17,24 +17,49 @@ PowerGym weights, the horizon to 24 hourly steps, and PowerGym's quirks are off.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from marl_vvc.systems.config import (
-    BatteryConfig,
-    BatteryPlacement,
-    Quirks,
-    RewardWeights,
-    SystemConfig,
-)
-from marl_vvc.systems.config import (
-    _batteries as _battery_list,
-)
 from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.errors import CircuitLoadError, ConfigError
+from marl_vvc.systems import checks, parsers
+from marl_vvc.systems.config import SystemConfig, split_overrides
+from marl_vvc.systems.elements import BatteryConfig, BatteryPlacement, Quirks, RewardWeights
+from marl_vvc.systems.schema import check_keys
 
 DEFAULT_WEIGHTS = RewardWeights(power_w=10.0, cap_w=1 / 33, reg_w=1 / 33, soc_w=0.0, dis_w=6 / 33)
+
+BatteryChoice = str | Mapping[str, Any] | BatteryConfig
+
+
+@dataclass(frozen=True)
+class DiscoveredDevices:
+    """The agents found in a circuit.
+
+    Attributes:
+        capacitors: Capacitor names.
+        regulators: Regulator transformer names.
+        batteries: Batteries (Storage elements replaced by Generators, or rated Generators).
+        setup_commands: Commands disabling the replaced Storage elements.
+    """
+
+    capacitors: tuple[str, ...]
+    regulators: tuple[str, ...]
+    batteries: tuple[BatteryConfig, ...]
+    setup_commands: tuple[str, ...]
+
+    def require_some(self, circuit: Path) -> None:
+        """Refuse an empty result with a hint on naming devices.
+
+        Raises:
+            ConfigError: Nothing controllable was found.
+        """
+        if not (self.capacitors or self.regulators or self.batteries):
+            raise ConfigError(
+                f"{circuit.name}: found no capacitor, RegControl or Storage element to control; "
+                "name devices explicitly with capacitors=, regulators= or batteries="
+            )
 
 
 def _float(engine: OpenDSSEngine, element: str, prop: str, default: float) -> float:
@@ -92,18 +117,59 @@ def rated_name(item: Mapping[str, Any] | BatteryConfig) -> str:
     return str(item.name if isinstance(item, BatteryConfig) else item["name"]).lower()
 
 
-def discover_system(
+def _pick(
+    circuit: Path, kind: str, given: Sequence[str] | None, found: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The names ``given`` (each must exist in ``found``), or all of ``found``."""
+    if given is None:
+        return found
+    names = tuple(str(n).lower() for n in given)
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise CircuitLoadError(f"{circuit.name} has no {kind} {missing}; it has {list(found)[:20]}")
+    return names
+
+
+def _battery_agents(
+    engine: OpenDSSEngine, batteries: Sequence[BatteryChoice] | None
+) -> tuple[tuple[BatteryConfig, ...], tuple[str, ...]]:
+    """Battery agents and the commands disabling the Storage elements they replace."""
+    rated: dict[str, BatteryConfig] = {}
+    for item in batteries or ():
+        if isinstance(item, BatteryConfig):
+            rated[item.name] = item
+        elif isinstance(item, Mapping):
+            (rated_cfg,) = parsers.batteries([dict(item)])
+            rated[rated_cfg.name] = rated_cfg
+    storage = engine.element_names("Storage")
+    if batteries is None:
+        wanted = storage
+    else:
+        names = [item if isinstance(item, str) else rated_name(item) for item in batteries]
+        found = storage + engine.element_names("Generator")
+        wanted = _pick(engine.master, "storage or generator", names, found)
+    bats: list[BatteryConfig] = []
+    setup: list[str] = []
+    for bat in wanted:
+        if bat in rated:
+            bats.append(rated[bat])
+        elif bat in storage:
+            battery, command = _storage_battery(engine, bat)
+            bats.append(battery)
+            setup.append(command)
+        else:
+            bats.append(_generator_battery(engine, bat))
+    return tuple(bats), tuple(setup)
+
+
+def discover_devices(
     circuit: str | Path,
     *,
     capacitors: Sequence[str] | None = None,
     regulators: Sequence[str] | None = None,
-    batteries: Sequence[str | Mapping[str, Any] | BatteryConfig] | None = None,
-    name: str | None = None,
-    weights: RewardWeights | dict[str, float] | None = None,
-    quirks: bool | Quirks | None = None,
-    **overrides: Any,
-) -> SystemConfig:
-    """Build a :class:`SystemConfig` for any OpenDSS master file.
+    batteries: Sequence[BatteryChoice] | None = None,
+) -> DiscoveredDevices:
+    """Compile ``circuit`` once and find its controllable devices (see module doc).
 
     Args:
         circuit: The master file.
@@ -112,129 +178,74 @@ def discover_system(
         batteries: Storage or Generator names to use as batteries (None: all Storage); an
             entry may instead be a :class:`BatteryConfig` or a dict of its fields, giving
             the ratings of a Generator that has none.
-        name: System name (default: the file's stem).
-        weights: Reward weights (default :data:`DEFAULT_WEIGHTS`).
-        quirks: PowerGym quirks (default off).
-        **overrides: Any other :class:`SystemConfig` field.
 
     Raises:
         CircuitLoadError: The file does not compile or a named element is missing.
-        ConfigError: Nothing controllable was found, or a bad override.
     """
     path = Path(circuit).expanduser().resolve()
     engine = OpenDSSEngine(path)
     try:
-        found_caps = engine.element_names("Capacitor")
-        targets = engine.regcontrol_targets()
-        # in transformer order, as PowerGym lists its regulators
-        found_regs = tuple(t for t in engine.element_names("Transformer") if t in targets)
-        found_storage = engine.element_names("Storage")
-        found_gens = engine.element_names("Generator")
-
-        def pick(kind: str, given: Sequence[str] | None, found: tuple[str, ...]) -> tuple[str, ...]:
-            if given is None:
-                return found
-            names = tuple(str(n).lower() for n in given)
-            missing = [n for n in names if n not in found]
-            if missing:
-                raise CircuitLoadError(
-                    f"{path.name} has no {kind} {missing}; it has {list(found)[:20]}"
-                )
-            return names
-
-        caps = pick("capacitor", capacitors, found_caps)
+        caps = _pick(path, "capacitor", capacitors, engine.element_names("Capacitor"))
         transformers = engine.element_names("Transformer")
-        regs = (
-            pick("transformer", regulators, transformers) if regulators is not None else found_regs
-        )
-        bats: list[BatteryConfig] = []
-        setup: list[str] = []
-        rated: dict[str, BatteryConfig] = {}
-        for item in batteries or ():
-            if isinstance(item, BatteryConfig):
-                rated[item.name] = item
-            elif isinstance(item, Mapping):
-                (rated_cfg,) = _battery_list([dict(item)])
-                rated[rated_cfg.name] = rated_cfg
-        names = (
-            None
-            if batteries is None
-            else [item if isinstance(item, str) else rated_name(item) for item in batteries]
-        )
-        wanted = (
-            found_storage
-            if names is None
-            else pick("storage or generator", names, found_storage + found_gens)
-        )
-        for bat in wanted:
-            if bat in rated:
-                bats.append(rated[bat])
-            elif bat in found_storage:
-                battery, command = _storage_battery(engine, bat)
-                bats.append(battery)
-                setup.append(command)
-            else:
-                bats.append(_generator_battery(engine, bat))
+        if regulators is None:  # in transformer order, as PowerGym lists its regulators
+            targets = engine.regcontrol_targets()
+            regs = tuple(t for t in transformers if t in targets)
+        else:
+            regs = _pick(path, "transformer", regulators, transformers)
+        bats, setup = _battery_agents(engine, batteries)
     finally:
         engine.close()
-    if isinstance(weights, dict):
-        weights = replace(DEFAULT_WEIGHTS, **weights)
-    if isinstance(quirks, bool):
-        quirks = Quirks.powergym() if quirks else Quirks()
-    if not (caps or regs or bats):
-        raise ConfigError(
-            f"{path.name}: found no capacitor, RegControl or Storage element to control; name "
-            "devices explicitly with capacitors=, regulators= or batteries="
-        )
-    try:
-        return SystemConfig(
-            name=name or path.stem,
-            base=name or path.stem,
-            circuit=path,
-            capacitors=caps,
-            regulators=regs,
-            batteries=tuple(bats),
-            weights=weights or DEFAULT_WEIGHTS,
-            quirks=quirks or Quirks(),
-            setup_commands=tuple(setup) + tuple(overrides.pop("setup_commands", ())),
-            **overrides,
-        )
-    except TypeError as exc:
-        raise ConfigError(str(exc)) from exc
+    return DiscoveredDevices(caps, regs, bats, setup)
 
 
-def resolve_system(
-    system: str | None = None,
+def discover_system(
+    circuit: str | Path,
     *,
-    circuit: str | Path | None = None,
-    systems_dir: str | Path | None = None,
-    profiles_dir: str | Path | None = None,
-    quirks: Any = None,
+    capacitors: Sequence[str] | None = None,
+    regulators: Sequence[str] | None = None,
+    batteries: Sequence[BatteryChoice] | None = None,
+    name: str | None = None,
+    weights: RewardWeights | dict[str, float] | None = None,
+    quirks: bool | Quirks | dict[str, bool] | None = None,
     **overrides: Any,
 ) -> SystemConfig:
-    """The config an environment is built from: a named system, or a discovered circuit.
+    """Build a :class:`SystemConfig` for any OpenDSS master file.
 
     Args:
-        system: System name or YAML path (default ``"13Bus"`` when no circuit is given).
-        circuit: An OpenDSS master file whose devices are discovered (see module doc);
-            ``capacitors=``, ``regulators=``, ``batteries=`` and ``weights=`` select them.
-        systems_dir: PowerGym-layout folder (named systems only).
-        profiles_dir: Folder of yearly load-shape CSVs.
-        quirks: PowerGym quirks.
-        **overrides: :class:`SystemConfig` fields.
-    """
-    from marl_vvc.systems.config import load_system
+        circuit: The master file.
+        capacitors: Capacitor names to use (None: all).
+        regulators: Transformer names to use as regulators (None: all RegControl targets).
+        batteries: Storage or Generator names to use as batteries (see
+            :func:`discover_devices`).
+        name: System name (default: the file's stem).
+        weights: Reward weights, or a dict changing some of :data:`DEFAULT_WEIGHTS`.
+        quirks: PowerGym quirks (default off).
+        **overrides: Other options by their flat names (``horizon=12``); ``setup_commands``
+            run after the discovered ones.
 
-    if circuit is None:
-        return load_system(
-            system or "13Bus",
-            systems_dir=systems_dir,
-            profiles_dir=profiles_dir,
-            quirks=quirks,
-            **overrides,
-        )
-    if systems_dir is not None:
-        raise ConfigError("systems_dir applies to named systems, not to circuit=")
-    if profiles_dir is not None:
-        overrides["profiles_dir"] = Path(profiles_dir)
-    return discover_system(circuit, name=system, quirks=quirks, **overrides)
+    Raises:
+        CircuitLoadError: The file does not compile or a named element is missing.
+        ConfigError: Nothing controllable was found, or a bad option.
+    """
+    split_overrides(overrides)  # unknown option names fail before the circuit is compiled
+    extra = checks.names("setup_commands", overrides.get("setup_commands", ()))
+    path = Path(circuit).expanduser().resolve()
+    found = discover_devices(
+        path, capacitors=capacitors, regulators=regulators, batteries=batteries
+    )
+    found.require_some(path)
+    if isinstance(weights, dict):
+        check_keys("weights", weights, set(parsers.WEIGHT_KEYS), set())
+        weights = replace(DEFAULT_WEIGHTS, **weights)
+    overrides.setdefault("initial_state", "circuit")  # its own operating point, not our rule
+    return SystemConfig.from_flat(
+        name or path.stem,
+        name or path.stem,
+        circuit=path,
+        capacitors=found.capacitors,
+        regulators=found.regulators,
+        batteries=found.batteries,
+        weights=weights or DEFAULT_WEIGHTS,
+        quirks=parsers.quirks(quirks, Quirks()),
+        **{**overrides, "setup_commands": found.setup_commands + extra},
+    )

@@ -1,13 +1,22 @@
-"""Gymnasium registration: ``marl_vvc/<system>-v0`` for every shipped system and variant."""
+"""Gymnasium registration: ``marl_vvc/<system>-v0`` for every shipped system and variant.
+
+Registration reads no configuration file: the shipped systems are the file names in
+``configs/`` and each one's family (PowerGym VVC or Gym-ANM) is :data:`GYM_ANM_SYSTEMS`, a
+table that a test checks against the files. An environment reads its file when it is made.
+"""
 
 from __future__ import annotations
 
 import gymnasium
-import yaml
 
-from marl_vvc.systems.config import available_systems, configs_dir
+from marl_vvc.systems.names import available_systems, configs_dir
+from marl_vvc.systems.yaml_io import read_yaml
 
 VARIANTS = ("", "_cbat", "_soc", "_cbat_soc")
+
+#: Shipped systems that use Gym-ANM's reward and single-agent env (all others are PowerGym
+#: VVC feeders). Must agree with ``reward: {kind: anm}`` in their files (tested).
+GYM_ANM_SYSTEMS = frozenset({"ANM6Easy"})
 
 
 def env_id(system: str) -> str:
@@ -16,20 +25,25 @@ def env_id(system: str) -> str:
 
 
 def is_anm(base: str) -> bool:
-    """Whether a shipped system uses Gym-ANM's reward (an ANM task)."""
-    data = yaml.safe_load((configs_dir() / f"{base}.yaml").read_text())
+    """Whether a shipped system's file selects Gym-ANM's reward (reads the file, cached)."""
+    data = read_yaml(configs_dir() / f"{base}.yaml")
     return isinstance(data, dict) and (data.get("reward") or {}).get("kind") == "anm"
 
 
+def is_anm_name(system: str | None) -> bool:
+    """Whether a system name (with variants) belongs to a Gym-ANM system; reads no file."""
+    return system is not None and str(system).split("_")[0] in GYM_ANM_SYSTEMS
+
+
 def register_envs() -> None:
-    """Register the single-agent environment of every system (idempotent).
+    """Register the single-agent environment of every system (idempotent; reads no file).
 
     PowerGym systems get their variants (``_cbat``, ``_soc``, ``_cbat_soc``) and
     :class:`~marl_vvc.envs.single.PowerGymEnv`; Gym-ANM systems get
     :class:`~marl_vvc.envs.anm6.ANM6EasyEnv`, without a time limit (as Gym-ANM).
     """
     for base in available_systems():
-        if is_anm(base):
+        if base in GYM_ANM_SYSTEMS:
             entries = [(base, "marl_vvc.envs.anm6:ANM6EasyEnv")]
         else:
             entries = [(f"{base}{v}", "marl_vvc.envs.single:PowerGymEnv") for v in VARIANTS]
