@@ -44,7 +44,7 @@ from conftest import REPO_ROOT
 from marl_vvc import CircuitLoadError, ConfigError, DataNotFoundError, load_system, make_env
 from marl_vvc.systems import feeder_data as fd
 from marl_vvc.systems.feeder_data import IEEE8500, ChecksumError, locate_feeder
-from marl_vvc.core.grid import GridCore
+from marl_vvc.tasks.build import build_core
 
 TOL = 1e-6
 FOLDER = "8500-Node"
@@ -144,9 +144,13 @@ def test_parity_replay(trace_name: str, traces: dict, reference_dir: Path) -> No
     try:
         assert env.observation_space.shape == (trace["observation_layout"]["size"],) == (8573,)
         core = env.unwrapped.core
-        assert [f"Capacitor.{c.name}" for c in core.capacitors] == trace["cap_names"]
-        assert [f"Regulator.{r.name}" for r in core.regulators] == trace["reg_names"]
-        assert [f"Battery.{b.name}" for b in core.batteries] == trace["bat_names"]
+        assert [f"Capacitor.{c.name}" for c in core.fleet["capacitor"].devices] == trace[
+            "cap_names"
+        ]
+        assert [f"Regulator.{r.name}" for r in core.fleet["regulator"].devices] == trace[
+            "reg_names"
+        ]
+        assert [f"Battery.{b.name}" for b in core.fleet["battery"].devices] == trace["bat_names"]
         obs, _ = env.reset(options={"load_multipliers": trace["load_profile"]["multipliers"]})
         np.testing.assert_allclose(obs, trace["reset"]["obs"], rtol=0, atol=TOL)
         assert env.observation_space.contains(obs)
@@ -159,7 +163,7 @@ def test_parity_replay(trace_name: str, traces: dict, reference_dir: Path) -> No
                 assert info[key] == pytest.approx(value, abs=TOL), f"{where}: info[{key!r}]"
             assert terminated == rec["done"] and not truncated
             kwh = [b["kwh"] for b in rec["debug"]["batteries"]]
-            np.testing.assert_array_equal(core.kwh, kwh, err_msg=where)
+            np.testing.assert_array_equal(core.fleet["battery"].kwh, kwh, err_msg=where)
             snap = core.snapshot
             assert snap.losses_kw == pytest.approx(rec["debug"]["total_losses_kw"], abs=1e-9)
             assert snap.total_power_kw == pytest.approx(rec["debug"]["total_power_kw"], abs=1e-9)
@@ -169,19 +173,24 @@ def test_parity_replay(trace_name: str, traces: dict, reference_dir: Path) -> No
 
 def test_config_weights_and_devices(reference_dir: Path) -> None:
     cfg = load_system("8500Node", systems_dir=str(reference_dir))
-    w = cfg.weights
+    w = cfg.reward.weights
     assert (w.power_w, w.cap_w, w.reg_w, w.soc_w, w.dis_w) == (1.0, 1 / 33, 1 / 33, 0.0, 200 / 33)
-    w = load_system("8500Node_soc", systems_dir=str(reference_dir)).weights
+    w = load_system("8500Node_soc", systems_dir=str(reference_dir)).reward.weights
     assert (w.soc_w, w.dis_w) == (10000 / 33, 100 / 33)
-    assert (len(cfg.capacitors), len(cfg.regulators), len(cfg.batteries), cfg.horizon) == (
+    assert (
+        len(cfg.devices.capacitors),
+        len(cfg.devices.regulators),
+        len(cfg.devices.batteries),
+        cfg.scenario.horizon,
+    ) == (
         10,
         12,
         10,
         24,
     )
-    assert cfg.circuit == (reference_dir / FOLDER / "Master.dss").resolve()
+    assert cfg.feeder.circuit == (reference_dir / FOLDER / "Master.dss").resolve()
     # Ratings come from the folder's Battery.csv; placements still come from our config.
-    assert all(b.placement is not None for b in cfg.batteries)
+    assert all(b.placement is not None for b in cfg.devices.batteries)
 
 
 def test_non_daily_master_matches_powergym_daily_master(reference_dir: Path) -> None:
@@ -329,7 +338,9 @@ def test_env_var_accepts_feeder_or_systems_folder(
     assert locate_feeder("ieee8500") == (reference_dir / FOLDER / "Master.dss").resolve()
     monkeypatch.setitem(fd._ENV, IEEE8500.env_dir, str(reference_dir))
     assert locate_feeder("ieee8500") == (reference_dir / FOLDER / "Master.dss").resolve()
-    assert load_system("8500Node").circuit == (reference_dir / FOLDER / "Master.dss").resolve()
+    assert (
+        load_system("8500Node").feeder.circuit == (reference_dir / FOLDER / "Master.dss").resolve()
+    )
 
 
 # ------------------------------------------------------------------------ (d) placement
@@ -341,8 +352,8 @@ def test_config_placement_matches_powergym_master(reference_dir: Path) -> None:
     )
     declared = {m[0].lower(): m[1:] for m in re.findall(pattern, text)}
     cfg = load_system("8500Node", systems_dir=str(reference_dir))
-    assert len(declared) == len(cfg.batteries) == 10
-    for bat in cfg.batteries:
+    assert len(declared) == len(cfg.devices.batteries) == 10
+    for bat in cfg.devices.batteries:
         bus1, phases, kv, pf, conn, model = declared[bat.name]
         p = bat.placement
         assert (p.bus1, p.phases, p.kv, p.conn, p.model, bat.pf) == (
@@ -379,12 +390,12 @@ def test_placement_adds_missing_batteries_with_identical_power_flow(
         ref_core, new_core = env_ref.unwrapped.core, env_new.unwrapped.core
         assert "generator" not in (stripped / FOLDER / "Master.dss").read_text().lower()
         assert new_core.engine.node_names == ref_core.engine.node_names
-        for bat in new_core.batteries:
+        for bat in new_core.fleet["battery"].devices:
             assert new_core.engine.has_element(f"Generator.{bat.name}")
         a = _episode(env_ref, actions, mult)
         b = _episode(env_new, actions, mult)
         np.testing.assert_array_equal(a, b)  # bit-identical
-        np.testing.assert_array_equal(new_core.kwh, ref_core.kwh)
+        np.testing.assert_array_equal(new_core.fleet["battery"].kwh, ref_core.fleet["battery"].kwh)
     finally:
         env_ref.close()
         env_new.close()
@@ -404,8 +415,7 @@ def test_fetched_feeder_end_to_end(
         env = make_env("8500Node")
         assert len(hits) == len(IEEE8500.files)
     try:
-        core = env.unwrapped.core
-        assert core.config.circuit == fd.cache_folder(IEEE8500) / "Master.dss"
+        assert env.unwrapped.config.feeder.circuit == fd.cache_folder(IEEE8500) / "Master.dss"
         steps = trace["steps"]
         got = _episode(env, [r["action"] for r in steps], trace["load_profile"]["multipliers"])
         want = np.array([trace["reset"]["obs"]] + [r["obs"] for r in steps])
@@ -426,8 +436,8 @@ def test_files_copied_into_the_cache_by_hand_are_used_offline(
         shutil.copyfile(reference_dir / FOLDER / f.name, entry / f.name)
     assert locate_feeder("ieee8500") == entry / "Master.dss"  # marl_vvc wrote its master
     cfg = load_system("8500Node")
-    assert cfg.circuit == entry / "Master.dss"
-    assert cfg.profiles_dir is None  # no bic_loadshape.csv: built-in profiles
+    assert cfg.feeder.circuit == entry / "Master.dss"
+    assert cfg.scenario.profiles_dir is None  # no bic_loadshape.csv: built-in profiles
 
 
 def test_placement_on_unknown_bus_is_rejected(tmp_path: Path) -> None:
@@ -442,12 +452,12 @@ def test_placement_on_unknown_bus_is_rejected(tmp_path: Path) -> None:
         "reward: {power_w: 1, cap_w: 1, reg_w: 1, soc_w: 0, dis_w: 1}\n"
     )
     with pytest.raises(CircuitLoadError, match="nowhere"):
-        GridCore(load_system(str(path)))
+        build_core(load_system(str(path)))
     path.write_text(path.read_text().replace("nowhere.1", "675.1"))
-    core = GridCore(load_system(str(path)))
+    core = build_core(load_system(str(path)))
     try:
         assert core.engine.has_element("Generator.extra")
-        assert core.batteries[0].bus == "675"
+        assert core.fleet["battery"].devices[0].bus == "675"
     finally:
         core.close()
 

@@ -40,7 +40,7 @@ def _trajectory(seed: int) -> dict:
 
 
 def _injections(env: ANM6EasyEnv) -> np.ndarray:
-    pq = env.core.anm.device_pq()
+    pq = env.core.task.device_pq()
     return np.array([pq[d] for d in ("pv", "wind", "des")]).T.ravel()
 
 

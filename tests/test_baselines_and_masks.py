@@ -24,30 +24,31 @@ def test_controller_baseline_moves_devices_and_beats_hold_and_random() -> None:
     assert sum(r["voltage"] for r in dss) > sum(r["voltage"] for r in hold)
 
 
-def test_controller_step_reads_back_taps() -> None:
+def test_opendss_controls_move_taps_and_report_them() -> None:
+    env = parallel_env("13Bus", controls="opendss")
+    env.reset(seed=0, options={"profile": 3})
+    _, _, _, _, infos = env.step(env.hold_actions())
+    regs = env.core.fleet["regulator"]
+    taps = [infos[r.agent_id]["applied"] for r in regs.devices]
+    assert taps == regs.index and max(taps) < 32  # moved down from PowerGym's top start
+    np.testing.assert_allclose(
+        regs.tap, [r.tap(i) for r, i in zip(regs.devices, taps, strict=True)]
+    )
+    assert infos["regulator_reg1"]["av_reg_err"] == pytest.approx(np.mean(32 - np.array(taps)))
+    assert infos["regulator_reg1"]["control"] < 0  # tap travel is charged like an agent's
+    env.close()
+
+
+def test_agent_step_after_a_controller_step_keeps_the_taps() -> None:
     env = parallel_env("13Bus")
     env.reset(seed=0, options={"profile": 3})
     core = env.core
-    out = core.step_controllers()
+    out = core.step_validated(core.check_values(core.hold_values()), controls="opendss")
     assert out.info["converged"] and core.t == 1
-    assert (core.tap_index < 32).all()  # moved from the top
-    np.testing.assert_allclose(
-        core.tap, [r.tap(int(i)) for r, i in zip(core.regulators, core.tap_index, strict=True)]
-    )
-    assert out.info["av_reg_err"] == pytest.approx(np.mean(32 - core.tap_index), rel=1e-9)
-    # control stays with the agents afterwards: a plain step does not move the taps
-    before = core.tap_index.copy()
-    env.step(
-        {
-            a: (
-                int(before[int(a[-1]) - 1])
-                if a.startswith("regulator")
-                else (1 if a.startswith("cap") else 16)
-            )
-            for a in env.agents
-        }
-    )
-    np.testing.assert_array_equal(core.tap_index, before)
+    before = list(core.fleet["regulator"].index)
+    env.step(env.hold_actions())
+    assert core.fleet["regulator"].index == before
+    env.close()
 
 
 def test_battery_feasible_levels() -> None:
@@ -78,7 +79,7 @@ def test_masked_observations_follow_pettingzoo_convention() -> None:
     for _ in range(5):
         obs, *_ = env.step({a: 32 if a.startswith("battery") else 1 for a in env.agents})
     mask = obs["battery_batt1"]["action_mask"]
-    kwh = env.core.kwh[0]
+    kwh = env.core.fleet["battery"].kwh[0]
     assert mask[17:].sum() == int(kwh // 12.5)
     cont = parallel_env("13Bus_cbat", action_masks=True)
     obs, _ = cont.reset(seed=0)

@@ -43,11 +43,23 @@ def test_fuzzed_joint_actions_step_or_raise_typed_and_leave_state(actions) -> No
     if not env.agents:
         env.reset(seed=1)
     core = env.core
-    before = (core.t, core.state_vector(), core.kwh, core.tap_index, core.cap_status)
+    before = (
+        core.t,
+        core.state_vector(),
+        core.fleet["battery"].kwh,
+        core.fleet["regulator"].index,
+        core.fleet["capacitor"].status,
+    )
     try:
         env.step(actions)
     except InvalidActionError:
-        after = (core.t, core.state_vector(), core.kwh, core.tap_index, core.cap_status)
+        after = (
+            core.t,
+            core.state_vector(),
+            core.fleet["battery"].kwh,
+            core.fleet["regulator"].index,
+            core.fleet["capacitor"].status,
+        )
         for x, y in zip(before, after, strict=True):
             np.testing.assert_array_equal(x, y)
         return
@@ -69,7 +81,7 @@ def test_fuzzed_variant_names(base, parts) -> None:
     except ConfigError as exc:
         assert str(exc)
         return
-    assert cfg.name == name and cfg.scale > 0
+    assert cfg.name == name and cfg.scenario.scale > 0
 
 
 keys = st.sampled_from(

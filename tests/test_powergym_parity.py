@@ -42,7 +42,9 @@ def _replay(trace: dict, options: dict) -> None:
                 assert info[key] == pytest.approx(value, abs=TOL), f"{where}: info[{key!r}]"
             assert terminated == rec["done"] and not truncated
             batt = [b["kwh"] for b in rec["debug"]["batteries"]]
-            np.testing.assert_array_equal(env.unwrapped.core.kwh, batt, err_msg=where)
+            np.testing.assert_array_equal(
+                env.unwrapped.core.fleet["battery"].kwh, batt, err_msg=where
+            )
     finally:
         env.close()
 
@@ -65,11 +67,11 @@ def test_chopped_profile_equals_recorded_multipliers(trace_name: str) -> None:
     env = make_env(trace["env_name"], systems_dir=str(REFERENCE))
     env.reset(options={"profile": trace["load_profile_idx"]})
     core = env.unwrapped.core
-    assert core.profiles.num_profiles == trace["num_profiles"]
+    assert core.task.profiles.num_profiles == trace["num_profiles"]
     assert list(core.load_names) == [n.lower() for n in trace["load_profile"]["load_names"]]
     given = {k.lower(): v for k, v in trace["load_profile"]["multipliers"].items()}
     recorded = np.array([given[n] for n in core.load_names])
-    np.testing.assert_array_equal(core.multipliers, recorded)
+    np.testing.assert_array_equal(core.task.multipliers, recorded)
     env.close()
 
 

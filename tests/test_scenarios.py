@@ -54,16 +54,16 @@ def test_explicit_profile_validation() -> None:
 def test_env_profile_options() -> None:
     env = make_env("13Bus")
     env.reset(seed=0, options={"profile": 12})
-    first = env.unwrapped.core.multipliers.copy()
+    first = env.unwrapped.core.task.multipliers.copy()
     env.reset(seed=99, options={"profile": 12})
-    np.testing.assert_array_equal(env.unwrapped.core.multipliers, first)
+    np.testing.assert_array_equal(env.unwrapped.core.task.multipliers, first)
     with pytest.raises(InvalidOptionError, match="profile"):
         env.reset(options={"profile": "twelve"})
     with pytest.raises(InvalidOptionError, match="0 <= profile < 365"):
         env.reset(options={"profile": 365})
     scaled = make_env("13Bus_s2")
     scaled.reset(options={"profile": 12})
-    np.testing.assert_allclose(scaled.unwrapped.core.multipliers, 2 * first)
+    np.testing.assert_allclose(scaled.unwrapped.core.task.multipliers, 2 * first)
     env.close()
     scaled.close()
 
@@ -75,7 +75,7 @@ def test_profile_pool_restricts_random_draws() -> None:
     drawn = {env.reset(seed=s)[1]["profile"] for s in range(40)}
     assert min(drawn) >= 300 and max(drawn) < 365 and len(drawn) > 10
     env.reset(options={"profile": 3})  # an explicit choice is still allowed
-    assert env.unwrapped.core.profile_index == 3
+    assert env.unwrapped.core.task.profile_index == 3
     with pytest.raises(ConfigError, match="profile_pool"):
         make_env("13Bus", profile_pool=(5, 2))
     big = make_env("13Bus", profile_pool=(0, 400))

@@ -20,8 +20,8 @@ def test_check_env(system: str) -> None:
 
 def test_registered_ids_and_render_check() -> None:
     env = gymnasium.make("marl_vvc/13Bus_cbat_soc-v0")
-    assert env.unwrapped.core.config.name == "13Bus_cbat_soc"
-    assert env.unwrapped.core.config.weights.soc_w == pytest.approx(20 / 33)
+    assert env.unwrapped.config.name == "13Bus_cbat_soc"
+    assert env.unwrapped.config.reward.weights.soc_w == pytest.approx(20 / 33)
     check_env(env.unwrapped)  # includes the render checks (re-makes the env per render mode)
     env.close()
 

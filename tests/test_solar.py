@@ -1,4 +1,4 @@
-"""PV availability profiles (marl_vvc.tasks.solar): physics checks against pvlib, clouds, determinism."""
+"""PV availability profiles (marl_vvc.tasks.solar): physics against pvlib, clouds, determinism."""
 
 from __future__ import annotations
 

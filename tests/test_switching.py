@@ -32,9 +32,9 @@ def _masked_random(env, obs, rng: np.random.Generator) -> dict:
 
 
 def _violation(env) -> float:
-    snap, cfg = env.core.snapshot, env.core.config
-    over = np.maximum(snap.bus_vmax - cfg.v_max, 0.0)
-    under = np.maximum(cfg.v_min - snap.bus_vmin, 0.0)
+    snap, cfg = env.core.snapshot, env.config
+    over = np.maximum(snap.bus_vmax - cfg.reward.v_max, 0.0)
+    under = np.maximum(cfg.reward.v_min - snap.bus_vmin, 0.0)
     return float((over + under).sum())
 
 
@@ -97,20 +97,20 @@ def test_agents_are_the_capacitors_only(env123) -> None:
 def test_regulators_held_and_batteries_idle(env123) -> None:
     env123.reset(seed=3, options={"initial_status": 0})
     core = env123.core
-    taps = core.tap_index.copy()
+    taps = np.array(core.task.regs.index)
     assert (taps == 16).all()  # quirks=False: mid-range (ratio 1.0)
     rng = np.random.default_rng(0)
     obs, _ = env123.reset(seed=3)
     while env123.agents:
         obs, *_ = env123.step(_masked_random(env123, obs, rng))
-        np.testing.assert_array_equal(core.tap_index, taps)
-        np.testing.assert_array_equal(core.battery_setpoint, 0.0)
+        np.testing.assert_array_equal(core.task.regs.index, taps)
+        np.testing.assert_array_equal(core.task.bats.setpoint, 0.0)
 
 
 def test_base_quirks_keep_the_powergym_tap_start() -> None:
     env = capswitch_env("13Bus_capswitch", quirks=None)
     env.reset(seed=0)
-    assert (env.core.tap_index == 32).all()
+    assert set(env.core.task.regs.index) == {32}
     env.close()
 
 
@@ -150,7 +150,11 @@ def test_pickle_state_render_close() -> None:
     assert clone.max_switches == 1 and clone.switch_cost == 0.02
     _assert_same(_episode(env, 5, 5), _episode(clone, 5, 5))
     env.reset(seed=1)
-    np.testing.assert_array_equal(env.state(), env.base_env.state())
+    state, core = env.state(), env.core
+    n_v = len(core.snapshot.v)
+    np.testing.assert_array_equal(state[:n_v], core.snapshot.v.astype(np.float32))
+    np.testing.assert_array_equal(state[n_v : n_v + 2], core.fleet["capacitor"].status)
+    np.testing.assert_array_equal(state[n_v + 2 : n_v + 5], core.task.regs.index)
     assert env.state_space.contains(env.state())
     assert env.render() is None
     env.close()
@@ -175,22 +179,22 @@ def test_toggled_agent_is_masked_and_masked_toggle_raises(env123) -> None:
     core = env123.core
     actions = _keep(env123) | {"capacitor_c88a": 1}
     obs, *_ = env123.step(actions)
-    np.testing.assert_array_equal(core.cap_status, [0, 0, 0, 1])
+    np.testing.assert_array_equal(core.fleet["capacitor"].status, [0, 0, 0, 1])
     np.testing.assert_array_equal(obs["capacitor_c88a"]["action_mask"], [1, 0])
     assert obs["capacitor_c88a"]["observation"][-3] == 1.0
     assert env123.observation_space("capacitor_c88a").contains(obs["capacitor_c88a"])
     for a in ("capacitor_c83", "capacitor_c90b", "capacitor_c92c"):
         np.testing.assert_array_equal(obs[a]["action_mask"], [1, 1])
 
-    state, status, t = env123.state(), core.cap_status, core.t
+    state, status, t = env123.state(), core.fleet["capacitor"].status, core.t
     with pytest.raises(InvalidActionError, match="capacitor_c88a"):
         env123.step(_keep(env123) | {"capacitor_c88a": 1, "capacitor_c83": 1})
     np.testing.assert_array_equal(env123.state(), state)
-    np.testing.assert_array_equal(core.cap_status, status)
+    np.testing.assert_array_equal(core.fleet["capacitor"].status, status)
     assert core.t == t and env123.agents == env123.possible_agents
     # keeping is still allowed, and the other agents may toggle
     obs, _, terms, *_ = env123.step(_keep(env123) | {"capacitor_c83": 1})
-    np.testing.assert_array_equal(core.cap_status, [1, 0, 0, 1])
+    np.testing.assert_array_equal(core.fleet["capacitor"].status, [1, 0, 0, 1])
     assert not any(terms.values())
 
 
@@ -346,10 +350,13 @@ def test_max_switches_budget() -> None:
 
 
 def test_bad_construction_raises() -> None:
-    with pytest.raises(ConfigError, match="horizon"):
-        capswitch_env("13Bus_capswitch", max_switches=24)
+    long = capswitch_env("13Bus_capswitch", max_switches=24)  # not bound by the day's horizon
+    assert long.max_switches == 24
+    long.close()
     with pytest.raises(ConfigError):
         capswitch_env("13Bus_capswitch", max_switches=0)
+    with pytest.raises(ConfigError, match="max_switches"):
+        capswitch_env("13Bus_capswitch", max_switches=True)
     with pytest.raises(ConfigError):
         capswitch_env("13Bus_capswitch", action_masks=True)
     with pytest.raises(ConfigError):
@@ -370,9 +377,9 @@ def test_seeded_load_scale_per_episode(env123) -> None:
         assert 0.6 <= info["scale"] <= 1.4
         scales.append(info["scale"])
         # constant multipliers: scale × the profile's day at the drawn hour, every step
-        day = env123.core.profiles.profile(info["profile"])
+        day = env123.core.task.profiles.profile(info["profile"])
         expected = info["scale"] * day[:, info["hour"]]
-        np.testing.assert_allclose(env123.core.multipliers, expected[:, None].repeat(24, 1))
+        np.testing.assert_allclose(env123.core.task.multipliers, expected[:, None].repeat(24, 1))
         assert info["load_level"] == pytest.approx(expected.mean())
         _, again = env123.reset(seed=seed)
         assert again["capacitor_c83"] == info
@@ -390,8 +397,8 @@ def test_scale_range_and_system_scale() -> None:
     env.close()
     heavy = capswitch_env("13Bus_s1.5_capswitch")
     heavy.reset(seed=0, options={"scale": 1.0, "profile": 2, "hour": 5})
-    day = heavy.core.profiles.profile(2)
-    np.testing.assert_allclose(heavy.core.multipliers[:, 0], 1.5 * day[:, 5])
+    day = heavy.core.task.profiles.profile(2)
+    np.testing.assert_allclose(heavy.core.task.multipliers[:, 0], 1.5 * day[:, 5])
     heavy.close()
 
 
@@ -406,7 +413,7 @@ def test_options_fix_draws_without_moving_the_others(env123) -> None:
     _, infos = env123.reset(seed=11, options={"profile": 40, "hour": 7, "initial_status": 1})
     info = infos["capacitor_c83"]
     assert (info["profile"], info["hour"], info["scale"]) == (40, 7, drawn["scale"])
-    np.testing.assert_array_equal(env123.core.cap_status, 1)
+    np.testing.assert_array_equal(env123.core.fleet["capacitor"].status, 1)
 
 
 def test_initial_status_random_and_given(env123) -> None:
@@ -414,15 +421,15 @@ def test_initial_status_random_and_given(env123) -> None:
     for seed in range(12):
         obs, infos = env123.reset(seed=seed)
         status = infos["capacitor_c83"]["initial_status"]
-        np.testing.assert_array_equal(env123.core.cap_status, status)
+        np.testing.assert_array_equal(env123.core.fleet["capacitor"].status, status)
         for i, a in enumerate(env123.possible_agents):
             assert obs[a]["observation"][0] == status[i]  # own status first
         seen.add(tuple(status))
     assert len(seen) > 3
     env123.reset(seed=0, options={"initial_status": [1, 0, 1, 0]})
-    np.testing.assert_array_equal(env123.core.cap_status, [1, 0, 1, 0])
+    np.testing.assert_array_equal(env123.core.fleet["capacitor"].status, [1, 0, 1, 0])
     env123.reset(seed=0, options={"initial_status": {"c83": 0, "c88a": 1, "c90b": 1, "c92c": 0}})
-    np.testing.assert_array_equal(env123.core.cap_status, [0, 1, 1, 0])
+    np.testing.assert_array_equal(env123.core.fleet["capacitor"].status, [0, 1, 1, 0])
 
 
 @pytest.mark.parametrize(

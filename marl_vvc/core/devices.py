@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from gymnasium import spaces
@@ -40,6 +40,18 @@ class Capacitor:
     def action_space(self) -> spaces.Space:
         """``Discrete(2)``: 0 open, 1 closed."""
         return spaces.Discrete(2)
+
+    def check(self, action: Any) -> int:
+        """Validated status (raises :class:`InvalidActionError`)."""
+        return check_discrete(self.agent_id, action, 2)
+
+    def rest(self, engine: Any) -> None:
+        """Write the neutral setpoint of influence probes (closed)."""
+        engine.set_capacitor(self.name, 1)
+
+    def perturb(self, engine: Any) -> None:
+        """Write the probe setpoint (open)."""
+        engine.set_capacitor(self.name, 0)
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,23 @@ class Regulator:
     def action_space(self) -> spaces.Space:
         """``Discrete(levels)``: tap position."""
         return spaces.Discrete(self.levels)
+
+    def check(self, action: Any) -> int:
+        """Validated tap position (raises :class:`InvalidActionError`)."""
+        return check_discrete(self.agent_id, action, self.levels)
+
+    @property
+    def mid(self) -> int:
+        """Middle tap position."""
+        return (self.levels - 1) // 2
+
+    def rest(self, engine: Any) -> None:
+        """Write the neutral setpoint of influence probes (middle tap)."""
+        engine.set_tap(self.name, self.winding, self.tap(self.mid))
+
+    def perturb(self, engine: Any) -> None:
+        """Write the probe setpoint (top tap)."""
+        engine.set_tap(self.name, self.winding, self.tap_max)
 
 
 @dataclass(frozen=True)
@@ -108,6 +137,24 @@ class Battery:
         if self.levels is None:
             return spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
         return spaces.Discrete(self.levels)
+
+    def check(self, action: Any) -> float | int:
+        """Validated level or command (raises :class:`InvalidActionError`)."""
+        if self.levels is None:
+            return check_box(self.agent_id, action)
+        return check_discrete(self.agent_id, action, self.levels)
+
+    def hold(self) -> Any:
+        """The idle action."""
+        return np.zeros(1, dtype=np.float32) if self.levels is None else self.idle_level
+
+    def rest(self, engine: Any) -> None:
+        """Write the neutral setpoint of influence probes (idle)."""
+        engine.set_generator(self.name, 0.0, 0.0)
+
+    def perturb(self, engine: Any) -> None:
+        """Write the probe setpoint (full discharge)."""
+        engine.set_generator(self.name, self.max_kw, self.kvar(self.max_kw, False))
 
     def level_kw(self) -> np.ndarray:
         """KW of every discrete level (``(i − mid)·max_kw/mid``)."""
@@ -173,6 +220,22 @@ class _PQDevice:
         lo, hi = self.bounds
         return spaces.Box(lo.astype(np.float32), hi.astype(np.float32), dtype=np.float32)
 
+    def check(self, action: Any) -> tuple[float, float]:
+        """Validated ``(P, Q)`` (raises :class:`InvalidActionError`)."""
+        return check_pq(self.agent_id, action, *self.bounds)  # type: ignore[attr-defined]
+
+    def rest(self, engine: Any) -> None:
+        """Write the neutral setpoint of influence probes (no injection)."""
+        engine.set_generator(self.name, 0.0, 0.0)  # type: ignore[attr-defined]
+
+    def perturb(self, engine: Any) -> None:
+        """Write the probe setpoint (full active power)."""
+        engine.set_generator(
+            self.name,  # type: ignore[attr-defined]
+            self.capability.p_max * self.base_mva * 1000.0,
+            0.0,
+        )
+
 
 @dataclass(frozen=True)
 class Generator(_PQDevice):
@@ -213,27 +276,80 @@ class Storage(_PQDevice):
         return f"storage_{self.name}"
 
 
-Device = Capacitor | Regulator | Battery | Generator | Storage
+class Device(Protocol):
+    """What every controllable device offers, whatever its kind."""
+
+    name: str
+    bus: str
+    kind: str
+
+    @property
+    def agent_id(self) -> str:
+        """Stable agent id ``<kind>_<name>``."""
+        ...
+
+    def action_space(self) -> spaces.Space:
+        """The agent's action space."""
+        ...
+
+    def check(self, action: Any) -> Any:
+        """The validated action (raises :class:`InvalidActionError`)."""
+        ...
+
+    def rest(self, engine: Any) -> None:
+        """Write the neutral setpoint of influence probes."""
+        ...
+
+    def perturb(self, engine: Any) -> None:
+        """Write the probe setpoint of influence probes."""
+        ...
+
+
+_REAL_KINDS = "iuf"  # numpy dtype kinds of real numbers (bool, complex, text, objects refused)
+_SCALARS = (int, float, np.integer, np.floating)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, _SCALARS) and not isinstance(x, bool | np.bool_)
+
+
+def real_array(agent: str, action: Any, space: str) -> np.ndarray:
+    """``action`` as a float array if it holds real numbers only (no bool, text, complex).
+
+    Raises:
+        InvalidActionError: Anything else, naming the agent, the value and the space.
+    """
+    if _is_real(action):
+        return np.array(float(action))
+    arr = action if isinstance(action, np.ndarray) else None
+    if arr is None and isinstance(action, list | tuple):
+        if all(_is_real(x) for x in action):
+            return np.array(action, dtype=float)
+        try:
+            arr = np.asarray(action)
+        except (TypeError, ValueError):
+            arr = None
+    if arr is None or arr.dtype.kind not in _REAL_KINDS:
+        kind = type(action).__name__ if arr is None else f"{arr.dtype} array"
+        raise InvalidActionError(
+            f"{agent}: expected real numbers for {space}, got {kind} {action!r}"
+        )
+    return arr.astype(float)
 
 
 def check_pq(agent: str, action: Any, low: np.ndarray, high: np.ndarray) -> tuple[float, float]:
     """Validate a ``(P, Q)`` action inside its box and return it as floats.
 
     Raises:
-        InvalidActionError: Wrong shape, NaN/inf or outside the box (names agent and box).
+        InvalidActionError: Not two real numbers, NaN/inf or outside the box (names agent
+            and box).
     """
-    if isinstance(action, tuple | list | np.ndarray) and len(action) == 2:  # fast path
-        try:
-            p, q = float(action[0]), float(action[1])
-        except (TypeError, ValueError):
-            p = q = math.nan
-        if low[0] <= p <= high[0] and low[1] <= q <= high[1]:
-            return p, q
+    if isinstance(action, tuple | list) and len(action) == 2:  # fast path
+        p, q = action
+        if _is_real(p) and _is_real(q) and low[0] <= p <= high[0] and low[1] <= q <= high[1]:
+            return float(p), float(q)
     box = f"Box(low={low.tolist()}, high={high.tolist()}, (2,))"
-    try:
-        arr = np.asarray(action, dtype=float).reshape(-1)
-    except (TypeError, ValueError):
-        raise InvalidActionError(f"{agent}: expected (P, Q) in {box}, got {action!r}") from None
+    arr = real_array(agent, action, box).reshape(-1)
     if arr.shape != (2,):
         raise InvalidActionError(f"{agent}: expected shape (2,) for {box}, got {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -248,27 +364,23 @@ def check_pq(agent: str, action: Any, low: np.ndarray, high: np.ndarray) -> tupl
 def check_discrete(agent: str, action: Any, n: int) -> int:
     """Validate an action for ``Discrete(n)`` and return it as an int.
 
+    A Python or numpy integer, an integral float, or a one-element array of them.
+
     Raises:
         InvalidActionError: Not an integer in ``[0, n)`` (names the agent and the space).
     """
     if type(action) is int and 0 <= action < n:  # the common case, fast
         return action
-    value = action
-    if isinstance(value, np.ndarray):
-        if value.size != 1:
-            raise InvalidActionError(
-                f"{agent}: expected an integer in Discrete({n}), got an array of shape {value.shape}"
-            )
-        value = value.reshape(()).item()
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | np.integer | float | np.floating
-    ):
+    if isinstance(action, np.integer) and 0 <= action < n:  # what Discrete.sample() gives
+        return int(action)
+    arr = real_array(agent, action, f"Discrete({n})")
+    if arr.size != 1 or arr.ndim > 1:
+        raise InvalidActionError(
+            f"{agent}: expected one integer in Discrete({n}), got an array of shape {arr.shape}"
+        )
+    value = float(arr.reshape(()))
+    if not math.isfinite(value) or value != int(value):
         raise InvalidActionError(f"{agent}: expected an integer in Discrete({n}), got {action!r}")
-    if isinstance(value, float | np.floating):
-        if not math.isfinite(value) or value != int(value):
-            raise InvalidActionError(
-                f"{agent}: expected an integer in Discrete({n}), got {action!r}"
-            )
     ivalue = int(value)
     if not 0 <= ivalue < n:
         raise InvalidActionError(
@@ -281,14 +393,11 @@ def check_box(agent: str, action: Any, low: float = -1.0, high: float = 1.0) -> 
     """Validate a scalar action for ``Box(low, high, (1,))`` and return it as a float.
 
     Raises:
-        InvalidActionError: Wrong shape, NaN/inf or outside ``[low, high]``.
+        InvalidActionError: Not one real number, NaN/inf or outside ``[low, high]``.
     """
-    try:
-        arr = np.asarray(action, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidActionError(
-            f"{agent}: expected a float in Box({low}, {high}, (1,)), got {action!r}"
-        ) from None
+    if isinstance(action, float) and low <= action <= high:  # the common case, fast
+        return action
+    arr = real_array(agent, action, f"Box({low}, {high}, (1,))")
     if arr.size != 1 or arr.ndim > 1:
         raise InvalidActionError(
             f"{agent}: expected shape (1,) for Box({low}, {high}, (1,)), got shape {arr.shape}"

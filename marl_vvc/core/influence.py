@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from marl_vvc.core.devices import Battery, Capacitor, Generator, Regulator, Storage
 from marl_vvc.core.grid import GridCore
 
 _EPS = 1e-4  # pu: a bus no device moves by this much is shared uniformly
@@ -61,47 +60,31 @@ def normalise_columns(s: np.ndarray) -> np.ndarray:
     return out
 
 
-def measure_influence(core: GridCore) -> Influence:
-    """Run the perturbation power flows on ``core``'s engine (call before ``reset``)."""
+def measure_influence(core: GridCore, load_scale: float = 1.0) -> Influence:
+    """Run the perturbation power flows on ``core``'s engine (call before ``reset``).
+
+    Every load at ``load_scale``, every device at its neutral setpoint; then each device in
+    turn at its probe setpoint (:meth:`~marl_vvc.core.devices.Device.perturb`).
+    """
     eng = core.engine
-    cfg = core.config
-    eng.set_load_profiles(np.full((len(core.load_names), 1), cfg.scale), cfg.step_hours * 3600.0)
-    mid = [(r.levels - 1) // 2 for r in core.regulators]
+    eng.set_load_profiles(np.full((len(core.load_names), 1), load_scale), core.step_hours * 3600.0)
 
     def solve() -> tuple[np.ndarray, float]:
         eng.solve(advance=False)
         return eng.node_vmag_pu()[eng.bus_node_order], eng.losses_kw()[0]
 
     eng.rewind()
-    for reg, n in zip(core.regulators, mid, strict=True):
-        eng.set_tap(reg.name, reg.winding, reg.tap(n))
-    for cap in core.capacitors:
-        eng.set_capacitor(cap.name, 1)
-    for bat in core.batteries:
-        eng.set_generator(bat.name, 0.0, 0.0)
+    for dev in core.all_devices:
+        dev.rest(eng)
     v0, loss0 = solve()
 
     n_dev = len(core.devices)
     dv = np.zeros((n_dev, len(v0)))
     dloss = np.zeros(n_dev)
     for i, dev in enumerate(core.devices):
-        if isinstance(dev, Capacitor):
-            eng.set_capacitor(dev.name, 0)
-            v, loss = solve()
-            eng.set_capacitor(dev.name, 1)
-        elif isinstance(dev, Regulator):
-            eng.set_tap(dev.name, dev.winding, dev.tap_max)
-            v, loss = solve()
-            eng.set_tap(dev.name, dev.winding, dev.tap(mid[core.regulators.index(dev)]))
-        elif isinstance(dev, Generator | Storage):  # full active power at its bus
-            eng.set_generator(dev.name, dev.capability.p_max * dev.base_mva * 1000.0, 0.0)
-            v, loss = solve()
-            eng.set_generator(dev.name, 0.0, 0.0)
-        else:
-            assert isinstance(dev, Battery)
-            eng.set_generator(dev.name, dev.max_kw, dev.kvar(dev.max_kw, False))
-            v, loss = solve()
-            eng.set_generator(dev.name, 0.0, 0.0)
+        dev.perturb(eng)
+        v, loss = solve()
+        dev.rest(eng)
         dv[i] = np.abs(np.nan_to_num(v - v0))
         dloss[i] = abs(loss - loss0) if np.isfinite(loss - loss0) else 0.0
     sens = np.maximum.reduceat(dv, eng.bus_offsets, axis=1) if n_dev else dv

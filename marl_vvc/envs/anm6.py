@@ -31,32 +31,35 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import EzPickle
 
-from marl_vvc.systems.discovery import resolve_system
+from marl_vvc.envs.base import CoreEnv
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
-from marl_vvc.core.grid import GridCore
-from marl_vvc.envs.render import FeederView, check_render_mode
+from marl_vvc.tasks.anm6 import Anm6Task
 
 SLACK_LIMIT_MW = 200.0  # ANM6-Easy's slack generator rating (Gym-ANM's device table)
 
 
-class ANM6EasyEnv(gym.Env):
+class ANM6EasyEnv(CoreEnv, gym.Env, EzPickle):
     """Gym-ANM's ANM6-Easy task: one agent sets the PV, wind and storage injections."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
+    _episode_fields = ("_started", "_terminal", "_np_random", "_np_random_seed")
 
     def __init__(
         self, system: str = "ANM6Easy", *, render_mode: str | None = None, **overrides: Any
     ) -> None:
-        self.render_mode = check_render_mode(render_mode)
-        self.core = GridCore(resolve_system(system, **overrides))
+        EzPickle.__init__(self, system, render_mode=render_mode, **overrides)
+        self._build(system, render_mode, overrides)
         core = self.core
-        if core.anm is None or core.n_cap or core.n_reg or core.n_bat:
+        kinds = {d.kind for d in core.devices}
+        if kinds - {"generator", "storage"} or not isinstance(core.task, Anm6Task):
+            core.close()
             raise ConfigError(
                 f"{system}: ANM6EasyEnv needs a system of generators and storage only"
             )
-        self._anm = core.anm
-        gens, units = self._anm.gens, self._anm.units
+        self._anm: Anm6Task = core.task
+        gens, units = self._anm.gens.devices, self._anm.units.devices
         lo_g = np.array([g.bounds[0] for g in gens]).reshape(-1, 2)
         hi_g = np.array([g.bounds[1] for g in gens]).reshape(-1, 2)
         lo_u = np.array([u.bounds[0] for u in units]).reshape(-1, 2)
@@ -68,26 +71,30 @@ class ANM6EasyEnv(gym.Env):
         self.observation_space = spaces.Box(obs_lo, obs_hi, dtype=np.float64)
         self._terminal = False
         self._started = False
-        self._view = FeederView(self.core, render_mode)
+
+    @property
+    def horizon(self) -> None:
+        """Gym-ANM's episodes never end by themselves (no time limit)."""
+        return None
 
     def _observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        anm, base = self._anm, self._anm.base
+        anm, base = self._anm, self._anm.gens.base
         limits: dict[str, tuple[float, float, float, float]] = {
             "slack": (-SLACK_LIMIT_MW, SLACK_LIMIT_MW, -SLACK_LIMIT_MW, SLACK_LIMIT_MW)
         }
         for i, name in enumerate(self.core.load_names):
             pmin = float(anm.load_pmin_mw[i])
             limits[name] = (pmin, 0.0, pmin * float(anm.load_qp[i]), 0.0)
-        for dev in (*anm.gens, *anm.units):
+        for dev in (*anm.gens.devices, *anm.units.devices):
             c = dev.capability
             limits[dev.name] = (c.p_min * base, c.p_max * base, c.q_min * base, c.q_max * base)
-        order = self.core.config.state_devices or tuple(limits)
+        order = anm.state_devices
         lo = [limits[d][0] for d in order] + [limits[d][2] for d in order]
         hi = [limits[d][1] for d in order] + [limits[d][3] for d in order]
-        lo += [u.capability.soc_min * base for u in anm.units]
-        hi += [u.capability.soc_max * base for u in anm.units]
-        lo += [g.capability.p_min * base for g in anm.gens]
-        hi += [g.capability.p_max * base for g in anm.gens]
+        lo += [u.capability.soc_min * base for u in anm.units.devices]
+        hi += [u.capability.soc_max * base for u in anm.units.devices]
+        lo += [g.capability.p_min * base for g in anm.gens.devices]
+        hi += [g.capability.p_max * base for g in anm.gens.devices]
         return np.array([*lo, 0.0]), np.array([*hi, float(anm.n_steps - 1)])
 
     def _obs(self) -> np.ndarray:
@@ -98,8 +105,14 @@ class ANM6EasyEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw Gym-ANM's initial state (``options={"start": k}`` fixes the time index)."""
-        super().reset(seed=seed)
-        snap = self.core.reset(self.np_random, options)
+        seed = self._check_seed(seed)
+        options = self._check_options(options)
+        if seed is None:
+            snap, self._np_random = self._reset_core(self.np_random, options)
+        else:  # reseed only once the reset succeeded
+            rng, np_seed = gym.utils.seeding.np_random(seed)
+            snap, self._np_random = self._reset_core(rng, options)
+            self._np_random_seed = np_seed
         self._terminal = not snap.converged
         self._started = True
         return self._obs(), {"converged": snap.converged, "time_index": self._anm.time_index}
@@ -125,24 +138,24 @@ class ANM6EasyEnv(gym.Env):
             )
         if self._terminal:
             return np.zeros(self.observation_space.shape), 0.0, True, False, {"converged": False}
-        n_g = len(self._anm.gens)
-        values = {g.agent_id: (a[i], a[n_g + i]) for i, g in enumerate(self._anm.gens)}
-        for j, u in enumerate(self._anm.units):
+        gens = self._anm.gens.devices
+        n_g = len(gens)
+        values = {g.agent_id: (a[i], a[n_g + i]) for i, g in enumerate(gens)}
+        for j, u in enumerate(self._anm.units.devices):
             values[u.agent_id] = (a[2 * n_g + 2 * j], a[2 * n_g + 2 * j + 1])
-        out = self.core.step(values)
-        info = dict(out.info)
+        out = self._step_core(self.core.validate(values))
+        info = self._global_info(out)
+        info["applied"] = dict(zip(self.core.agent_ids, self.core.applied_values(), strict=True))
         if not info["converged"]:
             self._terminal = True
             return np.zeros(self.observation_space.shape), float(out.reward), True, False, info
         info["time_index"] = self._anm.time_index
-        if self.render_mode == "human":
-            self._view.render()
+        self._render_step()
         return self._obs(), float(out.reward), False, False, info
 
-    def render(self) -> np.ndarray | None:
-        """Draw the network coloured by voltage (``rgb_array`` returns the image)."""
-        return self._view.render()
-
-    def close(self) -> None:
-        """Release the OpenDSS engine."""
-        self._view.close()
+    def hold_action(self) -> np.ndarray:
+        """Generators at full available power with no reactive power; storage idle."""
+        gens = list(self._anm.gens.hold())
+        units = list(self._anm.units.hold())
+        flat = [g[0] for g in gens] + [g[1] for g in gens] + [x for u in units for x in u]
+        return np.array(flat, dtype=float)

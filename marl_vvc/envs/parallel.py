@@ -18,7 +18,9 @@ agent its own control cost plus an influence-weighted share of every bus's volta
 and of the losses, so the per-agent rewards add up to the global reward;
 ``"shared"`` gives everyone the global reward; ``"local"`` charges each agent its own cost and
 the violations in its own zone. Every agent's ``info`` holds ``global_reward`` and the global
-terms.
+terms (``loss``, ``voltage``, ``control``, ``penalty``), ``converged``, ``own_cost``,
+``applied`` (the action the agent's device took after projection) and the number of buses
+outside the voltage band (``violating_buses`` of ``n_buses``).
 
 ## Episode end
 After ``horizon`` steps every agent terminates. A power flow that does not converge also
@@ -37,6 +39,10 @@ terminates the episode, with ``reward = −divergence_penalty`` split equally an
 - ``action_masks``: observations of discrete agents become
   ``{"observation": ..., "action_mask": int8 array}`` (PettingZoo convention); a battery's mask
   hides the levels its stored energy does not allow.
+- ``controls``: ``"agents"`` (default) or ``"opendss"``: OpenDSS's own RegControl/CapControl
+  move the taps and capacitors during each solve (PowerGym's ``dss`` mode, the rule-based
+  baseline); those agents' actions must still be valid but are overridden, and
+  ``info["applied"]`` reports what the controllers chose.
 - ``render_mode``: ``None``, ``"human"`` or ``"rgb_array"``.
 - other keyword arguments override :class:`~marl_vvc.systems.config.SystemConfig` fields.
 """
@@ -50,17 +56,16 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
-from marl_vvc.core.devices import Battery
-from marl_vvc.systems.discovery import resolve_system
-from marl_vvc.errors import InvalidActionError, ResetNeededError
-from marl_vvc.core.grid import GridCore, StepOutcome
+from marl_vvc.core.grid import CONTROLS
 from marl_vvc.core.influence import measure_influence
+from marl_vvc.envs.base import CoreEnv
 from marl_vvc.envs.observations import LocalObservations
-from marl_vvc.envs.render import RENDER_MODES, FeederView, check_render_mode
-from marl_vvc.rewards.terms import RewardSplitter
+from marl_vvc.envs.render import RENDER_MODES
+from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
+from marl_vvc.rewards.splitter import RewardSplitter
 
 
-class VVCParallelEnv(ParallelEnv, EzPickle):
+class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
     """Multi-agent Volt-Var control on one OpenDSS feeder (PettingZoo parallel API)."""
 
     metadata = {
@@ -69,77 +74,78 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
         "render_fps": 4,
         "is_parallelizable": True,
     }
+    _episode_fields = ("agents", "_rng")
 
     def __init__(
         self,
         system: str | None = None,
         *,
-        circuit: str | None = None,
-        systems_dir: str | None = None,
-        profiles_dir: str | None = None,
-        quirks: Any = None,
         reward_mode: str = "split",
         local_ratio: float = 1.0,
         neighbourhood: int = 4,
         time_features: bool = True,
         action_masks: bool = False,
+        controls: str = "agents",
         render_mode: str | None = None,
-        **overrides: Any,
+        **kwargs: Any,
     ) -> None:
         EzPickle.__init__(
             self,
             system,
-            circuit=circuit,
-            systems_dir=systems_dir,
-            profiles_dir=profiles_dir,
-            quirks=quirks,
             reward_mode=reward_mode,
             local_ratio=local_ratio,
             neighbourhood=neighbourhood,
             time_features=time_features,
             action_masks=action_masks,
+            controls=controls,
             render_mode=render_mode,
-            **overrides,
+            **kwargs,
         )
-        self.render_mode = check_render_mode(render_mode)
-        config = resolve_system(
-            system,
-            circuit=circuit,
-            systems_dir=systems_dir,
-            profiles_dir=profiles_dir,
-            quirks=quirks,
-            **overrides,
-        )
-        self.core = GridCore(config)
-        self.influence = measure_influence(self.core)
-        self.splitter = RewardSplitter(
-            self.influence.bus_weights, self.influence.loss_weights, reward_mode, local_ratio
-        )
-        self.observe = LocalObservations(self.core, self.influence, neighbourhood, time_features)
-        self.possible_agents = list(self.core.agent_ids)
+        if controls not in CONTROLS:
+            raise ConfigError(f"controls must be one of {list(CONTROLS)}, got {controls!r}")
+        if isinstance(neighbourhood, bool) or not isinstance(neighbourhood, int | np.integer):
+            raise ConfigError(f"neighbourhood must be an integer >= 1, got {neighbourhood!r}")
+        if neighbourhood < 1:
+            raise ConfigError(f"neighbourhood must be an integer >= 1, got {neighbourhood!r}")
+        self.controls = controls
+        self._build(system, render_mode, kwargs)
+        core = self.core
+        try:
+            self.influence = measure_influence(core, self.config.scenario.scale)
+            self.splitter = RewardSplitter(
+                self.influence.bus_weights, self.influence.loss_weights, reward_mode, local_ratio
+            )
+        except BaseException:
+            core.close()
+            raise
+        self.observe = LocalObservations(core, self.influence, neighbourhood, time_features)
+        self.possible_agents = list(core.agent_ids)
         self.agents: list[str] = []
-        self.action_spaces = {d.agent_id: d.action_space() for d in self.core.devices}
         self.action_masks = action_masks
-        self._masked = [
-            (d.agent_id, d, self.action_spaces[d.agent_id].n)
-            for d in self.core.devices
-            if action_masks and isinstance(self.action_spaces[d.agent_id], spaces.Discrete)
-        ]
+        self._build_spaces()
+        self._rng = np.random.default_rng()
+
+    # ------------------------------------------------------------------ spaces
+    def _build_spaces(self) -> None:
+        core = self.core
+        self.action_spaces = {d.agent_id: d.action_space() for d in core.devices}
         self.observation_spaces: dict[str, spaces.Space] = dict(self.observe.spaces)
-        for agent, _, n in self._masked:
+        self._masked = (
+            [a for a in self.possible_agents if isinstance(self.action_spaces[a], spaces.Discrete)]
+            if self.action_masks
+            else []
+        )
+        for agent in self._masked:
+            n = self.action_spaces[agent].n
             self.observation_spaces[agent] = spaces.Dict(
                 {
                     "observation": self.observe.spaces[agent],
                     "action_mask": spaces.Box(0, 1, shape=(n,), dtype=np.int8),
                 }
             )
-        n = self.core.state_size
+        n = self.task.state_size(core)
         self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
-        self._rng = np.random.default_rng()
-        self._last: StepOutcome | None = None
-        self._view = FeederView(self.core, render_mode)
 
-    # ------------------------------------------------------------------ spaces
     def observation_space(self, agent: str) -> spaces.Space:
         """Observation space of ``agent`` (the same object on every call)."""
         return self.observation_spaces[agent]
@@ -151,38 +157,40 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
     # ------------------------------------------------------------------ API
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+    ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Start an episode.
 
         Args:
             seed: Seeds the environment's generator (profile draws).
-            options: ``{"profile": k}`` or ``{"load_multipliers": {load: [floats]}}``.
+            options: The task's reset options (VVC: ``{"profile": k}`` or
+                ``{"load_multipliers": {load: [floats]}}``; ANM6-Easy: ``{"start": k}``).
+
+        Raises:
+            InvalidOptionError: A bad seed or option; nothing changed.
         """
+        seed = self._check_seed(seed)
+        rng = np.random.default_rng(seed) if seed is not None else self._rng
+        snap, self._rng = self._reset_core(rng, options)
         if seed is not None:
             # Same stream as Gymnasium's np_random, so the single-agent wrapper and this env
             # draw the same profile for the same seed.
-            self._rng = np.random.default_rng(seed)
             for i, agent in enumerate(self.possible_agents):
                 self.action_spaces[agent].seed(seed + i)
                 self.observation_spaces[agent].seed(seed + i)
-        snap = self.core.reset(self._rng, options)
         self.agents = list(self.possible_agents)
-        self._last = None
-        info = {"converged": snap.converged, "profile": self.core.profile_index}
+        info = {"converged": snap.converged, "profile": self.profile_index}
         return self._observations(), {a: dict(info) for a in self.agents}
 
     def _observations(self) -> dict[str, Any]:
         obs: dict[str, Any] = self.observe(self.agents)
         if self._masked:
-            core = self.core
-            for agent, dev, n in self._masked:
-                if isinstance(dev, Battery):
-                    j = core.batteries.index(dev)
-                    mask = dev.feasible_levels(core._kwh[j], core.config.step_hours)
-                else:
-                    mask = np.ones(n, dtype=np.int8)
-                obs[agent] = {"observation": obs[agent], "action_mask": mask}
+            masks = dict(zip(self.possible_agents, self._masks(), strict=True))
+            for agent in self._masked:
+                obs[agent] = {"observation": obs[agent], "action_mask": masks[agent]}
         return obs
+
+    def _masks(self) -> list[np.ndarray]:
+        return [m for f in self.core.fleets for m in f.masks()]
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Apply one joint action; every live agent must act.
@@ -198,40 +206,38 @@ class VVCParallelEnv(ParallelEnv, EzPickle):
             raise InvalidActionError(
                 f"expected a dict agent -> action, got {type(actions).__name__}"
             )
-        out = self.core.step(actions)
-        self._last = out
-        shares = self.splitter(out.terms, out.device_costs, out.violation)
-        if not out.info["converged"]:
-            shares = np.full(len(self.agents), out.reward / len(self.agents))
+        out = self._step_core(self.core.validate(actions), self.controls)
         agents = self.agents
+        if out.info["converged"]:
+            shares = self.splitter(out.terms, out.device_costs, out.violation)
+        else:
+            shares = np.full(len(agents), out.reward / len(agents))
         obs = self._observations()
-        glob = {
-            "global_reward": out.reward,
-            "loss": out.terms.loss,
-            "voltage": out.terms.voltage,
-            "control": out.terms.control,
-            **out.info,
-        }
+        glob = self._global_info(out)
+        applied = self.core.applied_values()
         rewards = {a: float(r) for a, r in zip(agents, shares, strict=True)}
         infos = {
-            a: {**glob, "own_cost": float(c)} for a, c in zip(agents, out.device_costs, strict=True)
+            a: {**glob, "own_cost": float(c), "applied": act}
+            for a, c, act in zip(agents, out.device_costs, applied, strict=True)
         }
         terminations = dict.fromkeys(agents, out.terminated)
         truncations = dict.fromkeys(agents, out.truncated and not out.terminated)
         if out.terminated or out.truncated:
             self.agents = []
-        if self.render_mode == "human":
-            self._view.render()
+        self._render_step()
         return obs, rewards, terminations, truncations, infos
 
+    def hold_actions(self) -> dict[str, Any]:
+        """A joint action that keeps every device where it is.
+
+        Batteries and storage idle; generators at full available power with no reactive power.
+        """
+        return dict(zip(self.possible_agents, self.core.hold_values(), strict=True))
+
+    def influence_weights(self) -> np.ndarray:
+        """``(n_agents, n_buses)`` bus weights of the ``split`` reward (columns sum to 1)."""
+        return self.influence.bus_weights.copy()
+
     def state(self) -> np.ndarray:
-        """Global PowerGym-layout state (for centralised critics)."""
-        return self.core.state_vector().astype(np.float32)
-
-    def render(self, *_: Any) -> np.ndarray | None:
-        """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
-        return self._view.render()
-
-    def close(self) -> None:
-        """Release the OpenDSS engine."""
-        self._view.close()
+        """Global state vector (PowerGym layout; Gym-ANM's on ANM systems)."""
+        return self._state().astype(np.float32)

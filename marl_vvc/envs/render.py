@@ -2,69 +2,42 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from marl_vvc.core.grid import GridCore
+from marl_vvc.envs.layout import feeder_layout
+from marl_vvc.errors import ConfigError
 
 _MARKERS = {
     "capacitor": ("^", "capacitor"),
     "regulator": ("s", "regulator"),
     "battery": ("D", "battery"),
+    "generator": ("o", "generator"),
+    "storage": ("P", "storage"),
 }
-
-
-def tree_layout(bus_names: tuple[str, ...], branches: list[tuple[str, str]]) -> np.ndarray:
-    """Layered layout from the first bus: x = hops from the source, y = order in the layer."""
-    index = {b: i for i, b in enumerate(bus_names)}
-    adj: dict[int, list[int]] = {i: [] for i in range(len(bus_names))}
-    for a, b in branches:
-        if a in index and b in index:
-            adj[index[a]].append(index[b])
-            adj[index[b]].append(index[a])
-    depth = np.full(len(bus_names), -1)
-    xy = np.zeros((len(bus_names), 2))
-    per_layer: dict[int, int] = {}
-    for root in range(len(bus_names)):
-        if depth[root] >= 0:
-            continue
-        depth[root] = 0 if root == 0 else max(per_layer, default=0) + 2
-        queue = deque([root])
-        while queue:
-            u = queue.popleft()
-            row = per_layer.get(depth[u], 0)
-            per_layer[depth[u]] = row + 1
-            xy[u] = depth[u], -row
-            for v in adj[u]:
-                if depth[v] < 0:
-                    depth[v] = depth[u] + 1
-                    queue.append(v)
-    return xy
 
 
 class FeederRenderer:
     """Draws the core's latest snapshot with matplotlib (off-screen)."""
 
     def __init__(
-        self, core: GridCore, size: tuple[float, float] = (6.4, 4.8), dpi: int = 100
+        self,
+        core: GridCore,
+        v_band: tuple[float, float] = (0.95, 1.05),
+        size: tuple[float, float] = (6.4, 4.8),
+        dpi: int = 100,
     ) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
         from matplotlib.figure import Figure
 
         self.core = core
         eng = core.engine
-        xy = eng.bus_coordinates()
         branches = eng.branches()
-        if np.isnan(xy).any() or np.ptp(xy[:, 0]) + np.ptp(xy[:, 1]) == 0:
-            xy = tree_layout(eng.bus_names, branches)
-        self.xy = xy
+        self.xy = xy = feeder_layout(eng.bus_coordinates(), eng.bus_names, branches)
         index = {b: i for i, b in enumerate(eng.bus_names)}
         self.segments = np.array(
             [(xy[index[a]], xy[index[b]]) for a, b in branches if a in index and b in index]
         )
+        self.v_band = v_band
         self.figure = Figure(figsize=size, dpi=dpi)
         self._window = None
 
@@ -79,7 +52,7 @@ class FeederRenderer:
         if len(self.segments):
             ax.add_collection(LineCollection(self.segments, colors="0.6", linewidths=1.0, zorder=1))
         snap = core.snapshot
-        cfg = core.config
+        v_min, v_max = self.v_band
         if snap is None:
             worst = np.ones(len(self.xy))
         else:
@@ -94,8 +67,8 @@ class FeederRenderer:
             self.xy[:, 1],
             c=worst,
             cmap="coolwarm",
-            vmin=2 * cfg.v_min - 1.0,
-            vmax=2 * cfg.v_max - 1.0,
+            vmin=2 * v_min - 1.0,
+            vmax=2 * v_max - 1.0,
             s=28,
             zorder=2,
             edgecolors="k",
@@ -120,7 +93,8 @@ class FeederRenderer:
             )
         ax.legend(loc="best", fontsize=7, framealpha=0.8)
         status = "" if snap is None or snap.converged else "  (power flow diverged)"
-        ax.set_title(f"{cfg.name}  t={core.t}/{cfg.horizon}{status}", fontsize=10)
+        horizon = core.task.horizon
+        ax.set_title(f"{core.name}  t={core.t}/{horizon or '∞'}{status}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal", adjustable="datalim")
@@ -142,31 +116,48 @@ class FeederRenderer:
         plt.pause(0.001)
 
     def close(self) -> None:
-        """Release the figure."""
+        """Release the figure and its window."""
         self.figure.clear()
+        if self._window is not None:
+            import matplotlib.pyplot as plt
+
+            plt.close(self._window.figure)
+            self._window = None
 
 
 RENDER_MODES = ("human", "rgb_array")
 
 
 def check_render_mode(render_mode: str | None) -> str | None:
-    """Return ``render_mode`` if it is None or a supported mode, else raise ValueError."""
+    """Return ``render_mode`` if it is None or a supported mode.
+
+    Raises:
+        ConfigError: Any other value.
+    """
     if render_mode is not None and render_mode not in RENDER_MODES:
-        raise ValueError(f"render_mode must be None or one of {RENDER_MODES}, got {render_mode!r}")
+        raise ConfigError(
+            f"render_mode must be None or one of {list(RENDER_MODES)}, got {render_mode!r}"
+        )
     return render_mode
 
 
 class FeederView:
     """What every environment's ``render``/``close`` do: draw lazily, show or return the frame.
 
+    The view draws the core; it owns neither the core nor its engine.
+
     Args:
         core: The grid core to draw.
         render_mode: ``None``, ``"human"`` or ``"rgb_array"``.
+        v_band: ``(v_min, v_max)`` of the colour scale.
     """
 
-    def __init__(self, core: GridCore, render_mode: str | None) -> None:
+    def __init__(
+        self, core: GridCore, render_mode: str | None, v_band: tuple[float, float] = (0.95, 1.05)
+    ) -> None:
         self.core = core
         self.render_mode = render_mode
+        self.v_band = v_band
         self._renderer: FeederRenderer | None = None
 
     def render(self) -> np.ndarray | None:
@@ -174,7 +165,7 @@ class FeederView:
         if self.render_mode is None:
             return None
         if self._renderer is None:
-            self._renderer = FeederRenderer(self.core)
+            self._renderer = FeederRenderer(self.core, self.v_band)
         image = self._renderer.draw()
         if self.render_mode == "rgb_array":
             return image
@@ -182,8 +173,7 @@ class FeederView:
         return None
 
     def close(self) -> None:
-        """Release the figure and the engine."""
+        """Release the figure (and its window in ``human`` mode)."""
         if self._renderer is not None:
             self._renderer.close()
             self._renderer = None
-        self.core.close()

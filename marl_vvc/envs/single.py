@@ -23,7 +23,9 @@ position, battery level (16 = idle, above discharges, below charges). On ``_cbat
 ``p + v + c``: loss ratio × ``power_w``, voltage violations outside [0.95, 1.05] pu (highest and
 lowest node of each bus), control costs (see :mod:`marl_vvc.rewards.terms`). ``info`` holds
 PowerGym's terms (``power_loss_ratio``, ``vol_reward``, ``ctrl_reward``, ``av_*``) and
-``converged``.
+``converged``, plus the global terms (``loss``, ``voltage``, ``control``, ``failure_penalty``,
+``global_reward``), ``applied`` (agent → the action its device took) and ``violating_buses``
+of ``n_buses``.
 
 ## Starting State
 Capacitors closed, taps at the top (PowerGym) or middle, batteries full and idle; a load profile
@@ -36,8 +38,9 @@ Terminated after ``horizon`` (24) steps, or at once when the power flow does not
 
 ## Arguments
 ``system`` (PowerGym name with variants), ``systems_dir`` (a PowerGym ``systems`` folder),
-``profiles_dir``, ``quirks``, ``render_mode`` and :class:`~marl_vvc.systems.config.SystemConfig`
-overrides.
+``profiles_dir``, ``quirks``, ``controls`` (``"opendss"``: OpenDSS's RegControl/CapControl
+drive taps and capacitors, PowerGym's ``dss`` mode), ``render_mode`` and
+:class:`~marl_vvc.systems.config.SystemConfig` overrides.
 
 ## Version History
 - v0: first release.
@@ -50,77 +53,77 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import EzPickle
 
-from marl_vvc.systems.discovery import resolve_system
+from marl_vvc.core.devices import real_array
+from marl_vvc.core.grid import CONTROLS
+from marl_vvc.envs.base import CoreEnv
+from marl_vvc.envs.render import RENDER_MODES
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
-from marl_vvc.core.grid import GridCore
-from marl_vvc.envs.render import RENDER_MODES, FeederView, check_render_mode
 
 
-class PowerGymEnv(gym.Env):
+class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
     """PowerGym's single-agent Volt-Var control task on the marl_vvc grid core."""
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
+    _episode_fields = ("_started", "_np_random", "_np_random_seed")
 
     def __init__(
         self,
         system: str | None = None,
         *,
-        circuit: str | None = None,
-        systems_dir: str | None = None,
-        profiles_dir: str | None = None,
-        quirks: Any = None,
+        controls: str = "agents",
         render_mode: str | None = None,
-        **overrides: Any,
+        **kwargs: Any,
     ) -> None:
-        self.render_mode = check_render_mode(render_mode)
-        config = resolve_system(
-            system,
-            circuit=circuit,
-            systems_dir=systems_dir,
-            profiles_dir=profiles_dir,
-            quirks=quirks,
-            **overrides,
-        )
-        self.core = GridCore(config)
-        core = self.core
-        if core.n_gen or core.n_unit:
+        EzPickle.__init__(self, system, controls=controls, render_mode=render_mode, **kwargs)
+        if controls not in CONTROLS:
+            raise ConfigError(f"controls must be one of {list(CONTROLS)}, got {controls!r}")
+        self.controls = controls
+        self._build(system, render_mode, kwargs)
+        core, config = self.core, self.config
+        kinds = {d.kind for d in core.devices}
+        if kinds - {"capacitor", "regulator", "battery"}:
+            core.close()
             raise ConfigError(
                 f"{config.name}: PowerGym's single-agent layout has no generator or storage "
                 "agents; use marl_vvc.parallel_env for this system (ANM6Easy: make_env)"
             )
-        self._n_discrete = core.n_cap + core.n_reg
-        discrete = [2] * core.n_cap + [r.levels for r in core.regulators]
+        caps, regs, bats = (core.fleet[k].devices for k in ("capacitor", "regulator", "battery"))
+        self._n_bat = len(bats)
+        self._n_discrete = len(caps) + len(regs)
+        discrete = [2] * len(caps) + [r.levels for r in regs]  # type: ignore[attr-defined]
         self._upper_list = discrete + (
-            [] if config.continuous_batteries else [b.levels for b in core.batteries]
+            [] if config.devices.continuous_batteries else [b.levels for b in bats]  # type: ignore[attr-defined]
         )
         self._upper = np.array(self._upper_list)
-        if config.continuous_batteries:
+        if config.devices.continuous_batteries:
             self.action_space = spaces.Tuple(
                 (
                     spaces.MultiDiscrete(discrete),
-                    spaces.Box(-1.0, 1.0, shape=(core.n_bat,), dtype=np.float32),
+                    spaces.Box(-1.0, 1.0, shape=(len(bats),), dtype=np.float32),
                 )
             )
         else:
-            self.action_space = spaces.MultiDiscrete(discrete + [b.levels for b in core.batteries])
+            self.action_space = spaces.MultiDiscrete(self._upper_list)
         self.observation_space = self._observation_space()
         self._started = False
-        self._view = FeederView(self.core, render_mode)
 
     def _observation_space(self) -> spaces.Box:
-        core, cfg = self.core, self.core.config
+        core, cfg = self.core, self.config
         n_v = len(core.engine.bus_node_order)
-        lo = [np.zeros(n_v), np.zeros(core.n_cap)]
-        hi = [np.full(n_v, np.inf), np.ones(core.n_cap)]
+        n_cap = len(core.fleet["capacitor"].devices)
+        regs = core.fleet["regulator"].devices
+        lo = [np.zeros(n_v), np.zeros(n_cap)]
+        hi = [np.full(n_v, np.inf), np.ones(n_cap)]
         if cfg.quirks.tap_ratio_obs:
-            lo.append(np.full(core.n_reg, cfg.tap_min))
-            hi.append(np.full(core.n_reg, cfg.tap_max))
+            lo.append(np.full(len(regs), cfg.devices.tap_min))
+            hi.append(np.full(len(regs), cfg.devices.tap_max))
         else:
-            lo.append(np.zeros(core.n_reg))
-            hi.append(np.array([r.levels - 1 for r in core.regulators], dtype=float))
-        bat_lo = np.tile([0.0, -np.inf], core.n_bat)
-        bat_hi = np.tile([1.0, np.inf], core.n_bat)
+            lo.append(np.zeros(len(regs)))
+            hi.append(np.array([r.levels - 1 for r in regs], dtype=float))  # type: ignore[attr-defined]
+        bat_lo = np.tile([0.0, -np.inf], self._n_bat)
+        bat_hi = np.tile([1.0, np.inf], self._n_bat)
         lo.append(bat_lo)
         hi.append(bat_hi)
         # Tap ratios carry float artefacts (0.9750000000000001): widen by a few ulps.
@@ -137,27 +140,33 @@ class PowerGymEnv(gym.Env):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode (see the class docstring for ``options``)."""
-        super().reset(seed=seed)
-        snap = self.core.reset(self.np_random, options)
+        seed = self._check_seed(seed)
+        options = self._check_options(options)
+        if seed is None:
+            snap, self._np_random = self._reset_core(self.np_random, options)
+        else:  # reseed only once the reset succeeded
+            rng, np_seed = gym.utils.seeding.np_random(seed)
+            snap, self._np_random = self._reset_core(rng, options)
+            self._np_random_seed = np_seed
         self._started = True
         return self.core.state_vector(), {
             "converged": snap.converged,
-            "profile": self.core.profile_index,
+            "profile": self.profile_index,
         }
 
     def _fast_values(self, action: Any) -> list[Any] | None:
         """Validated device values when the action is a well-formed array, else None."""
-        if self.core.config.continuous_batteries:
+        if self.config.devices.continuous_batteries:
             if not (isinstance(action, tuple) and len(action) == 2):
                 return None
             disc, cont = action
             if not (isinstance(disc, np.ndarray) and isinstance(cont, np.ndarray)):
                 return None
-            if disc.shape != self._upper.shape or cont.shape != (self.core.n_bat,):
+            if disc.shape != self._upper.shape or cont.shape != (self._n_bat,):
                 return None
             if disc.dtype.kind not in "iu" or not np.all((disc >= 0) & (disc < self._upper)):
                 return None
-            if not np.all((cont >= -1.0) & (cont <= 1.0)):  # NaN fails this too
+            if cont.dtype.kind != "f" or not np.all((cont >= -1.0) & (cont <= 1.0)):  # NaN too
                 return None
             return disc.tolist() + cont.tolist()
         if isinstance(action, np.ndarray):
@@ -177,26 +186,25 @@ class PowerGymEnv(gym.Env):
     def _split(self, action: Any) -> dict[str, Any]:
         core = self.core
         n = len(core.devices)
-        if isinstance(action, tuple) and len(action) == 2 and self.core.config.continuous_batteries:
-            disc = np.asarray(action[0]).reshape(-1)
-            cont = np.asarray(action[1], dtype=float).reshape(-1)
-            if disc.shape != (self._n_discrete,) or cont.shape != (core.n_bat,):
+        cbat = self.config.devices.continuous_batteries
+        if isinstance(action, tuple) and len(action) == 2 and cbat:
+            disc = real_array("action[0]", action[0], str(self.action_space)).reshape(-1)
+            cont = real_array("action[1]", action[1], str(self.action_space)).reshape(-1)
+            if disc.shape != (self._n_discrete,) or cont.shape != (self._n_bat,):
                 raise InvalidActionError(
-                    f"action: expected ({self._n_discrete} discrete, {core.n_bat} continuous) "
+                    f"action: expected ({self._n_discrete} discrete, {self._n_bat} continuous) "
                     f"for {self.action_space}, got shapes {disc.shape} and {cont.shape}"
                 )
             values: list[Any] = [*disc, *cont]
         else:
+            space = str(self.action_space)
             try:
-                flat = np.asarray(action, dtype=float)
-            except (TypeError, ValueError):
-                try:  # a sequence mixing numbers and 1-element arrays
-                    flat = np.concatenate([np.ravel(np.asarray(a, dtype=float)) for a in action])
-                except (TypeError, ValueError):
-                    raise InvalidActionError(
-                        f"action: expected an array of {n} numbers for {self.action_space}, "
-                        f"got {action!r}"
-                    ) from None
+                flat = real_array("action", action, space)
+            except InvalidActionError:
+                if not isinstance(action, list | tuple):
+                    raise
+                # a sequence mixing numbers and 1-element arrays
+                flat = np.concatenate([real_array("action", a, space).ravel() for a in action])
             if flat.shape != (n,):
                 raise InvalidActionError(
                     f"action: expected shape ({n},) for {self.action_space}, got shape {flat.shape}"
@@ -218,19 +226,20 @@ class PowerGymEnv(gym.Env):
             )
         values = self._fast_values(action)
         if values is None:  # slow path: per-device checks with precise error messages
-            out = self.core.step(self._split(action))
-        else:
-            out = self.core.step_validated(values)
+            values = self.core.validate(self._split(action))
+        out = self._step_core(values, self.controls)
         if out.terminated:
             self._started = False
-        if self.render_mode == "human":
-            self._view.render()
-        return self.core.state_vector(), float(out.reward), out.terminated, False, dict(out.info)
+        self._render_step()
+        info = self._global_info(out)
+        info["applied"] = dict(zip(self.core.agent_ids, self.core.applied_values(), strict=True))
+        return self.core.state_vector(), float(out.reward), out.terminated, False, info
 
-    def render(self) -> np.ndarray | None:
-        """Draw the feeder coloured by voltage (``rgb_array`` returns the image)."""
-        return self._view.render()
-
-    def close(self) -> None:
-        """Release the OpenDSS engine."""
-        self._view.close()
+    def hold_action(self) -> Any:
+        """An action that keeps every device where it is (batteries idle)."""
+        values = self.core.hold_values()
+        if self.config.devices.continuous_batteries:
+            disc = np.array(values[: self._n_discrete], dtype=np.int64)
+            cont = np.concatenate([np.ravel(v) for v in values[self._n_discrete :]] or [[]])
+            return disc, cont.astype(np.float32)
+        return np.array(values, dtype=np.int64)

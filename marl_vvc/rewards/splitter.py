@@ -1,4 +1,4 @@
-"""Reward terms (PowerGym's) and the strategies that split them into per-agent rewards.
+"""Strategies that split a step's global reward into per-agent rewards.
 
 Global reward ``R = p + v + c`` (each term ≤ 0):
 
@@ -21,39 +21,12 @@ Splitting (``mode``):
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
+from marl_vvc.core.outcome import RewardTerms
 from marl_vvc.errors import ConfigError
 
 REWARD_MODES = ("split", "shared", "local")
-
-
-def bus_violation(vmax: np.ndarray, vmin: np.ndarray, v_min: float, v_max: float) -> np.ndarray:
-    """Non-negative voltage violation of every bus."""
-    return np.maximum(vmax - v_max, 0.0) + np.maximum(v_min - vmin, 0.0)
-
-
-def loss_ratio(losses_kw: float, total_power_kw: float) -> float:
-    """Losses over the power drawn from the source, clipped to [0, 1]."""
-    if total_power_kw == 0.0:
-        return 1.0
-    return min(max(-losses_kw / total_power_kw, 0.0), 1.0)
-
-
-class RewardTerms(NamedTuple):
-    """Global reward terms of one step (all ≤ 0 except the ratio)."""
-
-    power_loss_ratio: float
-    loss: float  # p
-    voltage: float  # v
-    control: float  # c
-
-    @property
-    def reward(self) -> float:
-        """Global reward ``p + v + c``."""
-        return self.loss + self.voltage + self.control
 
 
 class RewardSplitter:

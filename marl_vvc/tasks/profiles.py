@@ -59,6 +59,7 @@ class YearlyProfiles:
                 raise DataNotFoundError(f"load-shape file not found: {path}")
             series.append(np.loadtxt(path, dtype=float, ndmin=1))
         x = np.concatenate(series) if series else np.empty(0)
+        self.horizon = horizon
         self.num_profiles = int(len(x) // (horizon * n_loads)) if n_loads else 0
         if self.num_profiles < 1:
             raise DataNotFoundError(

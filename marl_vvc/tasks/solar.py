@@ -29,6 +29,9 @@ midpoint of each fine interval, then averaged into steps):
 6. AC power: ``pvlib.inverter.pvwatts`` (nominal efficiency 96 %), which clips at the AC
    rating, so the result divided by the rating lies in [0, 1].
 
+Steps 1–2 are :mod:`marl_vvc.tasks.weather` and :mod:`marl_vvc.tasks.clouds`; steps 3–6
+and the profiles' timing, seeding and caching are :class:`SolarProfiles`.
+
 Step ``t`` (1-based) of a profile covers the interval ``((t−1)·Δ, t·Δ]`` hours after local
 midnight, ``Δ = step_hours``: the same timing as the load profiles, where step ``t`` uses the
 interval ending at ``t``. The fine grid depends only on ``fine_minutes`` and the length of the
@@ -46,15 +49,21 @@ use and cached in the instance, or for every day at once by :meth:`SolarProfiles
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 import pvlib
-from scipy.signal import lfilter
 
 from marl_vvc.errors import ConfigError, InvalidOptionError
+from marl_vvc.tasks.clouds import DAY_TYPES, CloudModel
+from marl_vvc.tasks.weather import (
+    ClearSkyDay,
+    ambient_temperature,
+    clear_sky_days,
+    cloudy_irradiance,
+)
+
+__all__ = ["DAY_TYPES", "DEFAULT_SITE", "CloudModel", "SolarProfiles", "ambient_temperature"]
 
 #: Default site: NREL's Solar Radiation Research Laboratory, Golden, Colorado (39.742° N,
 #: 105.179° W, 1829 m), a well-documented mid-latitude site, on local standard time (MST,
@@ -66,194 +75,13 @@ DEFAULT_SITE = {
     "tz": "Etc/GMT+7",
 }
 
+#: The cloud model of :class:`SolarProfiles` unless told otherwise.
+_DEFAULT_CLOUDS = CloudModel()
+
 #: SAPM cell-temperature parameters for roof-mounted (close-mount) modules.
 ROOF_MOUNT_TEMPERATURE = dict(
     pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"]["close_mount_glass_glass"]
 )
-
-DAY_TYPES = ("clear", "partly_cloudy", "overcast")
-
-
-def ambient_temperature(
-    day_of_year: np.ndarray | float,
-    hour: np.ndarray | float,
-    mean: float = 10.0,
-    seasonal_amplitude: float = 11.0,
-    diurnal_amplitude: float = 7.0,
-) -> np.ndarray:
-    """Deterministic ambient air temperature (°C) for the cell-temperature model.
-
-    A seasonal cosine peaking on day 200 (mid-July) plus a diurnal cosine peaking at 15:00.
-    The defaults roughly match Golden, Colorado (annual mean 10 °C).
-
-    Args:
-        day_of_year: Day of year (1-based, may be fractional).
-        hour: Local hour of day.
-        mean: Annual mean temperature (°C).
-        seasonal_amplitude: Half the summer–winter difference of daily means (°C).
-        diurnal_amplitude: Half the day–night difference (°C).
-
-    Returns:
-        The temperature, broadcast over the inputs.
-    """
-    doy = np.asarray(day_of_year, dtype=float)
-    h = np.asarray(hour, dtype=float)
-    return (
-        mean
-        + seasonal_amplitude * np.cos(2.0 * np.pi * (doy - 200.0) / 365.0)
-        + diurnal_amplitude * np.cos(2.0 * np.pi * (h - 15.0) / 24.0)
-    )
-
-
-@dataclass(frozen=True)
-class CloudModel:
-    """Seeded stochastic clear-sky index ``kt*`` for one day at one feeder.
-
-    Each day draws a type (clear, partly cloudy, overcast) and, from ranges that depend on the
-    type, a cloud cover fraction ``f``, a clear-sky index ``k_sun`` of the open sky and a mean
-    transmissivity ``k_cloud`` of the clouds (a clear day's rare clouds are like a partly
-    cloudy day's). At the fine resolution a latent Gaussian AR(1) process ``z`` (correlation
-    time ``cover_tau_minutes``) decides shade: a unit is under a cloud where ``z < Φ⁻¹(f)``,
-    so clouds come and go and cover the right share of the day. Under a cloud ``kt*`` is
-    ``k_cloud`` plus an AR(1) fluctuation (``cloud_sd``, ``cloud_tau_minutes``), in the open
-    it is ``k_sun``; white noise (``noise_sd``) is added and ``kt*`` is clipped to
-    ``[kt_min, kt_max]`` (values above 1 are cloud enhancement).
-
-    Every unit of the feeder shares the weather: each of its three driving noises is
-    ``√ρ·common + √(1−ρ)·own`` with ``ρ = spatial_correlation``, so the units see the same day
-    and nearly the same clouds, slightly decorrelated in time (on a partly cloudy day the
-    5-minute ``kt*`` of two units correlate at about 0.7–0.85 with the default 0.95).
-
-    The default day-type probabilities (40 % clear, 40 % partly cloudy, 20 % overcast) are in
-    line with the clear / partly cloudy / cloudy day counts of sunny continental US sites such
-    as Denver; change them for a cloudier climate. Ranges are ``(low, high)`` of uniform draws.
-
-    Attributes:
-        p_clear: Probability of a clear day.
-        p_partly_cloudy: Probability of a partly cloudy day.
-        p_overcast: Probability of an overcast day.
-        sun_kt: Range of ``k_sun`` (haze and turbidity scatter around the clear-sky model).
-        clear_cover: Range of ``f`` on clear days.
-        partly_cloudy_cover: Range of ``f`` on partly cloudy days.
-        overcast_cover: Range of ``f`` on overcast days.
-        partly_cloudy_kt: Range of ``k_cloud`` on clear and partly cloudy days.
-        overcast_kt: Range of ``k_cloud`` on overcast days.
-        cover_tau_minutes: Correlation time of the shade process.
-        cloud_sd: Standard deviation of ``kt*`` under a cloud around ``k_cloud``.
-        cloud_tau_minutes: Correlation time of that fluctuation.
-        noise_sd: Standard deviation of the white noise on ``kt*``.
-        spatial_correlation: Share ``ρ`` of every noise common to all units.
-        kt_min: Lower clip of ``kt*``.
-        kt_max: Upper clip of ``kt*``.
-    """
-
-    p_clear: float = 0.40
-    p_partly_cloudy: float = 0.40
-    p_overcast: float = 0.20
-    sun_kt: tuple[float, float] = (0.95, 1.02)
-    clear_cover: tuple[float, float] = (0.0, 0.05)
-    partly_cloudy_cover: tuple[float, float] = (0.2, 0.8)
-    overcast_cover: tuple[float, float] = (0.95, 1.0)
-    partly_cloudy_kt: tuple[float, float] = (0.25, 0.6)
-    overcast_kt: tuple[float, float] = (0.12, 0.45)
-    cover_tau_minutes: float = 20.0
-    cloud_sd: float = 0.08
-    cloud_tau_minutes: float = 30.0
-    noise_sd: float = 0.02
-    spatial_correlation: float = 0.95
-    kt_min: float = 0.1
-    kt_max: float = 1.05
-
-    def __post_init__(self) -> None:
-        p = (self.p_clear, self.p_partly_cloudy, self.p_overcast)
-        if min(p) < 0 or not np.isclose(sum(p), 1.0):
-            raise ConfigError(f"CloudModel: day-type probabilities {p} must be >= 0, sum to 1")
-        if not 0.0 <= self.spatial_correlation <= 1.0:
-            raise ConfigError(
-                f"CloudModel: spatial_correlation {self.spatial_correlation} not in [0, 1]"
-            )
-        if not 0.0 <= self.kt_min < self.kt_max:
-            raise ConfigError(
-                f"CloudModel: need 0 <= kt_min < kt_max, got {self.kt_min}, {self.kt_max}"
-            )
-
-    def sample(
-        self,
-        rng_day: np.random.Generator,
-        rng_units: np.random.Generator,
-        n_units: int,
-        n_fine: int,
-        fine_minutes: float,
-    ) -> tuple[str, np.ndarray]:
-        """Draw one day's type and clear-sky index.
-
-        Args:
-            rng_day: Generator of the feeder-wide draws (day type, levels, common processes).
-            rng_units: Generator of the per-unit processes (row ``i`` depends only on the
-                unit index ``i``, not on ``n_units``).
-            n_units: Number of units.
-            n_fine: Number of fine steps.
-            fine_minutes: Length of a fine step (minutes).
-
-        Returns:
-            The day type (one of :data:`DAY_TYPES`) and ``kt*`` as an array
-            ``(n_units, n_fine)``.
-        """
-        kind = DAY_TYPES[
-            int(rng_day.choice(3, p=[self.p_clear, self.p_partly_cloudy, self.p_overcast]))
-        ]
-        cover_range, cloud_range = {
-            "clear": (self.clear_cover, self.partly_cloudy_kt),
-            "partly_cloudy": (self.partly_cloudy_cover, self.partly_cloudy_kt),
-            "overcast": (self.overcast_cover, self.overcast_kt),
-        }[kind]
-        cover = rng_day.uniform(*cover_range)
-        k_sun = rng_day.uniform(*self.sun_kt)
-        k_cloud = rng_day.uniform(*cloud_range)
-        common = rng_day.standard_normal((3, n_fine))
-        own = rng_units.standard_normal((n_units, 3, n_fine))
-        a, b = np.sqrt(self.spatial_correlation), np.sqrt(1.0 - self.spatial_correlation)
-        mixed = a * common[None] + b * own  # (n_units, 3, n_fine), each unit variance
-        latent = _ar1(mixed[:, 0], fine_minutes / self.cover_tau_minutes)
-        wiggle = _ar1(mixed[:, 1], fine_minutes / self.cloud_tau_minutes)
-        noise = mixed[:, 2]
-        if cover <= 0.0:
-            shaded = np.zeros(latent.shape, dtype=bool)
-        elif cover >= 1.0:
-            shaded = np.ones(latent.shape, dtype=bool)
-        else:
-            shaded = latent < NormalDist().inv_cdf(cover)
-        kt = np.where(shaded, k_cloud + self.cloud_sd * wiggle, k_sun) + self.noise_sd * noise
-        return kind, np.clip(kt, self.kt_min, self.kt_max)
-
-
-def _ar1(white: np.ndarray, dt_over_tau: float) -> np.ndarray:
-    """Stationary unit-variance AR(1) along the last axis, driven by ``white`` (N(0, 1))."""
-    phi = float(np.exp(-dt_over_tau))
-    x = white * np.sqrt(1.0 - phi * phi)
-    x[..., 0] = white[..., 0]  # start in the stationary distribution
-    return lfilter([1.0], [1.0, -phi], x, axis=-1)
-
-
-@dataclass
-class _Day:
-    """Clear-sky part of one day at the fine resolution (daylight fine steps only)."""
-
-    doy: np.ndarray  # local day of year of each daylight fine step
-    cols: np.ndarray  # indices of the daylight fine steps
-    zenith: np.ndarray  # apparent zenith (°)
-    azimuth: np.ndarray
-    ghi: np.ndarray
-    dni: np.ndarray
-    dhi: np.ndarray
-    dni_extra: np.ndarray
-    temp_air: np.ndarray
-    df_clear: np.ndarray  # clear-sky model's diffuse fraction
-    df_erbs_clear: np.ndarray  # Erbs's diffuse fraction of the clear-sky GHI
-    aoi: np.ndarray  # (n_orientations, n_day) angle of incidence (°)
-    iam: np.ndarray  # (n_orientations, n_day) Fresnel incidence-angle modifier
-    projection_ratio: np.ndarray  # (n_orientations, n_day) Hay–Davies beam ratio Rb
-    clear_profile: np.ndarray | None = None  # (n_units, horizon) in clear-sky mode
 
 
 class SolarProfiles:
@@ -308,7 +136,7 @@ class SolarProfiles:
         seed: int = 0,
         tilt: float | Sequence[float] | None = None,
         azimuth: float | Sequence[float] | None = None,
-        clouds: CloudModel | None = CloudModel(),
+        clouds: CloudModel | None = _DEFAULT_CLOUDS,
         dc_ac_ratio: float = 1.2,
         gamma_pdc: float = -0.0037,
         eta_inv_nom: float = 0.96,
@@ -317,23 +145,16 @@ class SolarProfiles:
         fine_minutes: float = 5.0,
         clearsky_model: str = "ineichen",
     ) -> None:
-        if n_units < 1 or horizon < 1 or num_profiles < 1:
-            raise ConfigError(
-                f"SolarProfiles: n_units={n_units}, horizon={horizon}, "
-                f"num_profiles={num_profiles} must all be >= 1"
-            )
-        if not step_hours > 0 or not fine_minutes > 0:
-            raise ConfigError(
-                f"SolarProfiles: step_hours={step_hours} and fine_minutes={fine_minutes} "
-                "must be > 0"
-            )
-        if clearsky_model not in ("ineichen", "simplified_solis"):
-            raise ConfigError(
-                f"SolarProfiles: clearsky_model {clearsky_model!r}; expected 'ineichen' or "
-                "'simplified_solis'"
-            )
-        if not -90.0 <= latitude <= 90.0 or not -180.0 <= longitude <= 180.0:
-            raise ConfigError(f"SolarProfiles: bad site ({latitude}, {longitude})")
+        _check_arguments(
+            n_units=n_units,
+            horizon=horizon,
+            num_profiles=num_profiles,
+            step_hours=step_hours,
+            fine_minutes=fine_minutes,
+            clearsky_model=clearsky_model,
+            latitude=latitude,
+            longitude=longitude,
+        )
         self.n_units = int(n_units)
         self.horizon = int(horizon)
         self.step_hours = float(step_hours)
@@ -358,12 +179,8 @@ class SolarProfiles:
         self.substeps = max(1, round(self.step_hours * 60.0 / fine_minutes))
         self.fine_minutes = self.step_hours * 60.0 / self.substeps
         self.n_fine = self.horizon * self.substeps
-        orientations, self._orientation_of_unit = np.unique(
-            np.stack([self.tilt, self.azimuth], axis=1), axis=0, return_inverse=True
-        )
-        self._orientation_of_unit = self._orientation_of_unit.reshape(-1)
-        self._surface = (orientations[:, :1], orientations[:, 1:])  # (n_orientations, 1) each
-        self._cache: dict[int, _Day] = {}
+        self._orientation_of_unit, self._surface = _orientations(self.tilt, self.azimuth)
+        self._cache: dict[int, ClearSkyDay] = {}
 
     def _per_unit(self, value: float | Sequence[float], name: str) -> np.ndarray:
         arr = np.asarray(value, dtype=float)
@@ -412,46 +229,10 @@ class SolarProfiles:
     def _clear_sky(self, indices: list[int]) -> None:
         utc = [self.fine_times(k).tz_convert("UTC").tz_localize(None).to_numpy() for k in indices]
         times = pd.DatetimeIndex(np.concatenate(utc)).tz_localize("UTC")
-        solpos = self.location.get_solarposition(times)
-        clear = self.location.get_clearsky(times, model=self.clearsky_model, solar_position=solpos)
-        zen = solpos["apparent_zenith"].to_numpy()
-        azi = solpos["azimuth"].to_numpy()
-        ghi, dni, dhi = (clear[c].to_numpy().clip(0.0) for c in ("ghi", "dni", "dhi"))
-        dni_extra = pvlib.irradiance.get_extra_radiation(times.day_of_year.to_numpy())
-        local = times.tz_convert(self.location.tz)
-        doy = local.day_of_year.to_numpy()
-        hour = (local - local.normalize()).total_seconds().to_numpy() / 3600.0
-        temp = ambient_temperature(doy + hour / 24.0, hour)
-        df_clear = _ratio(dhi, ghi)
-        df_erbs = _erbs_fraction(ghi, zen, doy)
-        # geometry of each distinct array orientation (as get_total_irradiance computes it)
-        tilt, azimuth = self._surface
-        aoi = pvlib.irradiance.aoi(tilt, azimuth, zen, azi)
-        iam = pvlib.iam.physical(aoi)
-        cos_tt = np.maximum(pvlib.irradiance.aoi_projection(tilt, azimuth, zen, azi), 0.0)
-        rb = cos_tt / np.maximum(np.cos(np.radians(zen)), 0.01745)
-        for j, k in enumerate(indices):
-            sl = slice(j * self.n_fine, (j + 1) * self.n_fine)
-            cols = np.flatnonzero(ghi[sl] > 0.0)
-            pick = sl.start + cols
-            self._cache[k] = _Day(
-                doy=doy[pick],
-                cols=cols,
-                zenith=zen[pick],
-                azimuth=azi[pick],
-                ghi=ghi[pick],
-                dni=dni[pick],
-                dhi=dhi[pick],
-                dni_extra=dni_extra[pick],
-                temp_air=temp[pick],
-                df_clear=df_clear[pick],
-                df_erbs_clear=df_erbs[pick],
-                aoi=aoi[:, pick],
-                iam=iam[:, pick],
-                projection_ratio=rb[:, pick],
-            )
+        days = clear_sky_days(self.location, times, self.n_fine, self._surface, self.clearsky_model)
+        self._cache.update(zip(indices, days, strict=True))
 
-    def _day(self, index: int) -> _Day:
+    def _day(self, index: int) -> ClearSkyDay:
         day = self._cache.get(index)
         if day is None:
             self._clear_sky([index])
@@ -459,7 +240,7 @@ class SolarProfiles:
         return day
 
     # ------------------------------------------------------------------------ PV chain
-    def _ac_fraction(self, day: _Day, kt: np.ndarray | None) -> np.ndarray:
+    def _ac_fraction(self, day: ClearSkyDay, kt: np.ndarray | None) -> np.ndarray:
         """AC output / AC rating at the daylight fine steps.
 
         Args:
@@ -473,14 +254,7 @@ class SolarProfiles:
         tilt, azimuth = self._surface
         aoi, iam, rb = day.aoi, day.iam, day.projection_ratio
         if kt is not None:  # cloudy: anchored Erbs split, see the module docstring
-            ghi_c = kt * ghi
-            df = np.clip(
-                day.df_clear + _erbs_fraction(ghi_c, day.zenith, day.doy) - day.df_erbs_clear,
-                0.0,
-                1.0,
-            )
-            beam_ratio = _ratio(1.0 - df, 1.0 - day.df_clear)
-            ghi, dni, dhi = ghi_c, kt * beam_ratio * dni, ghi_c * df
+            ghi, dni, dhi = cloudy_irradiance(day, kt)
             if len(tilt) > 1:  # several orientations: one row per unit
                 rows = self._orientation_of_unit
                 tilt, azimuth, aoi, iam, rb = (x[rows] for x in (tilt, azimuth, aoi, iam, rb))
@@ -500,7 +274,7 @@ class SolarProfiles:
         pac = pvlib.inverter.pvwatts(pdc, 1.0 / self.eta_inv_nom, eta_inv_nom=self.eta_inv_nom)
         return np.clip(pac, 0.0, 1.0)
 
-    def _to_steps(self, day: _Day, fine: np.ndarray) -> np.ndarray:
+    def _to_steps(self, day: ClearSkyDay, fine: np.ndarray) -> np.ndarray:
         full = np.zeros((fine.shape[0], self.n_fine))
         full[:, day.cols] = fine
         return full.reshape(fine.shape[0], self.horizon, self.substeps).mean(axis=2)
@@ -534,13 +308,50 @@ class SolarProfiles:
         return self._to_steps(day, self._ac_fraction(day, kt[:, day.cols]))
 
 
-def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    """``num / den`` where ``den > 0``, else 0."""
-    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
+def _check_arguments(
+    *,
+    n_units: int,
+    horizon: int,
+    num_profiles: int,
+    step_hours: float,
+    fine_minutes: float,
+    clearsky_model: str,
+    latitude: float,
+    longitude: float,
+) -> None:
+    """Raise :class:`ConfigError` on an out-of-range :class:`SolarProfiles` argument."""
+    if n_units < 1 or horizon < 1 or num_profiles < 1:
+        raise ConfigError(
+            f"SolarProfiles: n_units={n_units}, horizon={horizon}, "
+            f"num_profiles={num_profiles} must all be >= 1"
+        )
+    if not step_hours > 0 or not fine_minutes > 0:
+        raise ConfigError(
+            f"SolarProfiles: step_hours={step_hours} and fine_minutes={fine_minutes} must be > 0"
+        )
+    if clearsky_model not in ("ineichen", "simplified_solis"):
+        raise ConfigError(
+            f"SolarProfiles: clearsky_model {clearsky_model!r}; expected 'ineichen' or "
+            "'simplified_solis'"
+        )
+    if not -90.0 <= latitude <= 90.0 or not -180.0 <= longitude <= 180.0:
+        raise ConfigError(f"SolarProfiles: bad site ({latitude}, {longitude})")
 
 
-def _erbs_fraction(ghi: np.ndarray, zenith: np.ndarray, doy: np.ndarray | int) -> np.ndarray:
-    """Diffuse fraction of ``ghi`` by pvlib's Erbs model (0 where ``ghi`` is 0)."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dhi = np.asarray(pvlib.irradiance.erbs(ghi, zenith, doy)["dhi"])
-    return _ratio(dhi, ghi)
+def _orientations(
+    tilt: np.ndarray, azimuth: np.ndarray
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """Each unit's index into the distinct orientations, and their ``(tilt, azimuth)``.
+
+    Args:
+        tilt: Tilt of each unit (°).
+        azimuth: Azimuth of each unit (°).
+
+    Returns:
+        ``(orientation_of_unit, (tilts, azimuths))``, the last two of shape
+        ``(n_orientations, 1)``.
+    """
+    orientations, orientation_of_unit = np.unique(
+        np.stack([tilt, azimuth], axis=1), axis=0, return_inverse=True
+    )
+    return orientation_of_unit.reshape(-1), (orientations[:, :1], orientations[:, 1:])
