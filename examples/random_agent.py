@@ -4,15 +4,16 @@
 
 Modes: ``single`` (one Gymnasium agent sets every device), ``parallel`` (PettingZoo, one agent
 per capacitor/regulator/battery) and ``episodic`` (single agent over load profiles 0, 1, 2, …).
+``--env`` also takes a YAML system file or an OpenDSS master ``.dss`` file.
 """
 
 from __future__ import annotations
 
 import argparse
 
-import numpy as np
-
+from marl_vvc.tools.cli import env_target
 from marl_vvc.tools.runner import MODES, run_episodes
+from marl_vvc.tools.tables import format_episodes
 
 
 def main() -> None:
@@ -21,18 +22,26 @@ def main() -> None:
     parser.add_argument("--mode", choices=MODES, default="parallel")
     parser.add_argument("--episodes", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=None, help="step budget (ANM6Easy: 96)")
     parser.add_argument("--systems-dir", default=None, help="PowerGym-layout systems folder")
     args = parser.parse_args()
-    kwargs = {"systems_dir": args.systems_dir} if args.systems_dir else {}
+    system, kwargs = env_target(args.env, args.systems_dir)
     results = run_episodes(
-        args.env, mode=args.mode, episodes=args.episodes, seed=args.seed, progress=True, **kwargs
+        system,
+        mode=args.mode,
+        episodes=args.episodes,
+        seed=args.seed,
+        max_steps=args.steps,
+        progress=True,
+        **kwargs,
     )
     for r in results:
         print(
             f"episode {r['episode']}  profile {r['profile']}  return {r['return']:.3f}  "
-            f"(loss {r['loss']:.3f}, voltage {r['voltage']:.3f}, control {r['control']:.3f})"
+            f"(loss {r['loss']:.3f}, voltage {r['voltage']:.3f}, control {r['control']:.3f}, "
+            f"penalty {r['penalty']:.3f})"
         )
-    print(f"mean return {np.mean([r['return'] for r in results]):.3f}")
+    print(format_episodes(results, title=f"{args.env}  mode={args.mode}").splitlines()[-1])
 
 
 if __name__ == "__main__":

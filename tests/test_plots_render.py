@@ -10,7 +10,7 @@ from pettingzoo.test import render_test
 
 import marl_vvc
 from marl_vvc.tools.cli import main
-from marl_vvc.tools.plots import record_episode
+from marl_vvc.tools.recording import record_episode
 
 
 def test_pettingzoo_render_test() -> None:
@@ -26,7 +26,7 @@ def test_rgb_array_shows_voltages_and_changes_with_state() -> None:
     second = env.render()
     assert first.shape == second.shape and np.abs(first.astype(int) - second).sum() > 0
     # the 8500-style fallback layout works for a circuit without coordinates
-    from marl_vvc.envs.render import tree_layout
+    from marl_vvc.envs.layout import tree_layout
 
     xy = tree_layout(("a", "b", "c", "d"), [("a", "b"), ("b", "c"), ("b", "d")])
     assert xy[0].tolist() == [0, 0] and xy[1][0] == 1 and xy[2][0] == xy[3][0] == 2
@@ -34,10 +34,15 @@ def test_rgb_array_shows_voltages_and_changes_with_state() -> None:
 
 def test_record_episode_is_consistent() -> None:
     data = record_episode("13Bus", policy="random", profile=2)
-    assert data["agent_rewards"].shape == (24, 6)
+    assert data["agent_rewards"].shape == (24, 6) and data["profile"] == 2
     np.testing.assert_allclose(data["agent_rewards"].sum(axis=1), data["reward"], atol=1e-9)
-    np.testing.assert_allclose(data["loss"] + data["voltage"] + data["control"], data["reward"])
-    assert (data["vmin"] <= data["vq"][:, 0]).all() and (data["vq"][:, 2] <= data["vmax"]).all()
+    parts = data["loss"] + data["voltage"] + data["control"] + data["penalty"]
+    np.testing.assert_allclose(parts, data["reward"], atol=1e-12)
+    assert data["vq"].shape == (24, 5) and (np.diff(data["vq"], axis=1) >= 0).all()
+    assert data["band"] == (0.95, 1.05)
+    assert ((0 <= data["violating"]) & (data["violating"] <= 1)).all()
+    for agent in data["agents"]:  # reset position, then one applied action per step
+        assert len(data["applied"][agent]) == len(data["values"][agent]) == 25
     dss = record_episode("13Bus", policy="dss", profile=2)
     assert dss["reward"].sum() > data["reward"].sum()
 
@@ -45,7 +50,18 @@ def test_record_episode_is_consistent() -> None:
 def test_plot_command_writes_pngs(tmp_path: Path, capsys) -> None:
     assert (
         main(
-            ["plot", "--env", "13Bus", "--policy", "hold", "--profile", "1", "--out", str(tmp_path)]
+            [
+                "plot",
+                "--env",
+                "13Bus",
+                "--policy",
+                "hold",
+                "--profile",
+                "1",
+                "--out",
+                str(tmp_path),
+                "--quiet",
+            ]
         )
         == 0
     )

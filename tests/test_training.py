@@ -90,7 +90,7 @@ def test_single_mode_scores_like_parallel_mode(baselines: dict) -> None:
 
     def hold(obs: np.ndarray, env: object) -> list[int]:
         core = env.core  # type: ignore[attr-defined]
-        return [*core.cap_status.tolist(), *core.tap_index.tolist(), 16]
+        return [*list(core.fleet["capacitor"].status), *list(core.fleet["regulator"].index), 16]
 
     mine = evaluate(hold, "13Bus", PROFILES, mode="single")
     assert mine["return"] == pytest.approx(baselines["hold"]["return"], abs=1e-9)
@@ -174,11 +174,11 @@ def test_run_info_round_trip(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- examples end to end
 def _parse_table(text: str) -> dict[str, list[float]]:
-    """Rows ``name return loss voltage control episodes`` of format_table's output."""
+    """Rows ``name return loss voltage control penalty viol% diverged episodes`` of the table."""
     rows: dict[str, list[float]] = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 6 and parts[0] in {"ppo", "random", "hold", "dss"}:
+        if len(parts) == 9 and parts[0] in {"ppo", "random", "hold", "dss"}:
             rows[parts[0]] = [float(p) for p in parts[1:]]
     return rows
 
@@ -229,10 +229,10 @@ def _run(args: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) 
 def _check_table(out: str) -> dict[str, list[float]]:
     rows = _parse_table(out)
     assert set(rows) == {"ppo", "random", "hold", "dss"}, out
-    for name, (ret, loss, voltage, control, n) in rows.items():
-        assert all(math.isfinite(x) for x in (ret, loss, voltage, control)), name
-        assert ret == pytest.approx(loss + voltage + control, abs=3e-3)
-        assert n == 2
+    for name, (ret, loss, voltage, control, penalty, _viol, diverged, n) in rows.items():
+        assert all(math.isfinite(x) for x in (ret, loss, voltage, control, penalty)), name
+        assert ret == pytest.approx(loss + voltage + control + penalty, abs=3e-3)
+        assert n == 2 and diverged == 0
     assert rows["dss"][0] > rows["random"][0]
     assert rows["ppo"][0] > -200  # no diverged power flow
     return rows

@@ -4,13 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from marl_vvc.tools.baselines import hold_actions, random_actions
 from marl_vvc.errors import ConfigError
+from marl_vvc.tools.baselines import BASELINES, baseline
+from marl_vvc.tools.rollout import progress_bar, rollout, step_budget
 
 MODES = ("single", "parallel", "episodic")
-POLICIES = ("random", "hold", "dss")
+POLICIES = BASELINES
+
+
+def make_run_env(system: str, mode: str, **env_kwargs: Any) -> Any:
+    """The env ``marl-vvc run`` steps: parallel for ``parallel``, Gymnasium otherwise.
+
+    Raises:
+        ConfigError: Unknown mode, or a single-agent mode on a multi-agent-only system.
+    """
+    import marl_vvc
+
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
+    if mode == "parallel":
+        return marl_vvc.parallel_env(system, **env_kwargs)
+    if marl_vvc.is_capswitch_name(system):
+        raise ConfigError(f"{system}: capacitor switching is multi-agent only; use --mode parallel")
+    return marl_vvc.make_env(system, **env_kwargs)
 
 
 def run_episodes(
@@ -20,92 +36,53 @@ def run_episodes(
     policy: str = "random",
     episodes: int = 3,
     seed: int = 0,
+    max_steps: int | None = None,
     progress: bool = False,
     **env_kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """Run ``episodes`` episodes and return their returns and reward components.
+    """Run ``episodes`` episodes of a baseline policy and return one row per episode.
 
     Args:
-        system: System name.
-        mode: ``single`` (Gymnasium wrapper, random profiles), ``parallel`` (PettingZoo, one
-            agent per device) or ``episodic`` (Gymnasium wrapper over profiles 0, 1, 2, …).
+        system: System name, YAML system file or OpenDSS master file (``circuit=``).
+        mode: ``single`` (Gymnasium env, random profiles), ``parallel`` (PettingZoo, one
+            agent per device) or ``episodic`` (Gymnasium env over profiles 0, 1, 2, …).
         policy: ``random``, ``hold`` (no device moves after reset) or ``dss`` (OpenDSS's own
             RegControl/CapControl act, batteries idle; scored with the same reward).
         episodes: Number of episodes.
-        seed: Seed of the first reset and of the policy.
-        progress: Show a progress bar.
+        seed: Episode ``i`` is reset with ``seed + i``; seeds the random policy too.
+        max_steps: Step budget per episode (default: the env's horizon; 96 steps on systems
+            whose episodes never end, such as ANM6Easy).
+        progress: Show a progress bar on stderr.
         **env_kwargs: Passed to the environment.
 
     Returns:
-        One dict per episode: ``episode``, ``profile``, ``return`` and the summed ``loss``,
-        ``voltage`` and ``control`` terms, ``steps``, ``converged``.
+        One dict per episode: ``episode`` and every number of
+        :meth:`marl_vvc.tools.rollout.Episode.summary` (``profile``, ``steps``, ``return``,
+        ``loss``, ``voltage``, ``control``, ``penalty``, ``converged``, ``diverged``,
+        ``violation_rate``).
     """
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {MODES}, got {mode!r}")
-    if policy not in POLICIES:
-        raise ConfigError(f"policy must be one of {POLICIES}, got {policy!r}")
-    from marl_vvc.envs.capswitch import is_capswitch_name
-
-    if is_capswitch_name(system):
-        raise ConfigError(
-            f"{system}: the switching task has its own masked actions; run it through "
-            "marl_vvc.parallel_env (see marl_vvc/switching.py), not marl-vvc run"
-        )
-    from tqdm import tqdm
-
-    import marl_vvc
-
-    make = marl_vvc.parallel_env if mode == "parallel" else marl_vvc.make_env
-    env: Any = make(system, **env_kwargs)
-    core = env.core
-    rng = np.random.default_rng(seed)
-    results = []
-    bar = tqdm(total=episodes * core.config.horizon, disable=not progress, desc=system, unit="step")
-    try:
-        for ep in range(episodes):
-            options = {"profile": ep % core.profiles.num_profiles} if mode == "episodic" else None
-            env.reset(seed=seed + ep, options=options)
-            totals = dict.fromkeys(("return", "loss", "voltage", "control"), 0.0)
-            steps, converged, done = 0, True, False
-            while not done:
-                if policy == "dss":
-                    out = core.step_controllers()
-                    info, done = out.info, out.terminated
-                else:
-                    acts = random_actions(core, rng) if policy == "random" else hold_actions(core)
-                    if mode == "parallel":
-                        _, _, term, trunc, infos = env.step(acts)
-                        info = next(iter(infos.values()))
-                        done = all(term.values()) or all(trunc.values())
-                    elif core.anm is not None:  # Gym-ANM layout: [P gens, Q gens, (P, Q) storage]
-                        gens = [acts[d.agent_id] for d in core.anm.gens]
-                        units = [acts[d.agent_id] for d in core.anm.units]
-                        flat = [g[0] for g in gens] + [g[1] for g in gens]
-                        flat += [x for u in units for x in u]
-                        _, _, term, trunc, info = env.step(np.array(flat, dtype=float))
-                        done = term or trunc or core.t >= core.config.horizon
-                    else:
-                        _, _, term, trunc, info = env.step([acts[a] for a in core.agent_ids])
-                        done = term or trunc
-                    out = core.last_outcome
-                totals["return"] += out.reward
-                totals["loss"] += out.terms.loss
-                totals["voltage"] += out.terms.voltage
-                totals["control"] += out.terms.control
-                converged = converged and bool(info["converged"])
-                steps += 1
-                bar.update(1)
-            results.append(
-                {
-                    "episode": ep,
-                    "profile": core.profile_index,
-                    "steps": steps,
-                    "converged": converged,
-                    **totals,
-                }
-            )
-            bar.set_postfix(ret=f"{totals['return']:.2f}")
-    finally:
-        bar.close()
+    chosen = baseline(policy, seed)
+    env = make_run_env(system, mode, **{**env_kwargs, **chosen.env_kwargs})
+    count = env.num_profiles
+    if mode == "episodic" and count is None:
         env.close()
-    return results
+        raise ConfigError(f"{system} has no load profiles: use --mode single or parallel")
+    budget = step_budget(env, max_steps)
+    rows = []
+    with progress_bar(episodes * budget, str(system), progress) as bar:
+        try:
+            for ep in range(episodes):
+                options = {"profile": ep % count} if mode == "episodic" else None
+                episode = rollout(
+                    env,
+                    chosen.policy,
+                    seed=seed + ep,
+                    options=options,
+                    max_steps=budget,
+                    on_step=lambda *_: bar.update(1),
+                )
+                rows.append({"episode": ep, **episode.summary()})
+                bar.set_postfix(ret=f"{rows[-1]['return']:.2f}")
+        finally:
+            env.close()
+    return rows
