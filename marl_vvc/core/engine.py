@@ -3,9 +3,8 @@
 Each :class:`OpenDSSEngine` owns one private DSS C-API context (never the process-global one),
 so several engines live side by side in one process (and release the GIL while solving), and
 one private scratch folder, OpenDSS's output folder, for every file OpenDSS writes. The engine
-knows nothing about agents or rewards: it compiles a circuit, sets element properties, solves,
-and reads whole vectors into numpy arrays through maps built once per compile. ``close()``
-frees the context and the folder; any later call raises :class:`~marl_vvc.errors.EngineError`.
+knows nothing about agents or rewards: it compiles, writes setpoints, solves, and reads whole
+vectors through maps built once per compile. ``close()`` frees the context and the folder.
 
 Load profiles run through OpenDSS's own daily mode: every load gets a private load shape of
 ``npts`` points, written once per episode, so a step writes no load data at all and the solve
@@ -66,7 +65,8 @@ class OpenDSSEngine:
         self._max_control_iterations = int(max_control_iterations)
         self._step_seconds = 3600.0
         self._shape_points = 0
-        self._thread = threading.get_ident()  # the thread whose garbage may close it
+        self._shape_indices: list[int] = []
+        self._thread = threading.get_ident()  # __del__ closes only in this thread
         self._dss: Any = ClosedContext(self.master)  # until opened: close() is always safe
         self._scratch, self._remove_scratch = scratch_folder(self)
         self._dss = open_context(_odd, _OpenDSSDirect)
@@ -325,9 +325,9 @@ class OpenDSSEngine:
         npts = check_profiles(np.shape(multipliers), len(self.load_names))
         mult = np.ascontiguousarray(multipliers, dtype=float)
         if npts == self._shape_points and step_seconds == self._step_seconds:
-            write_shapes(self._dss, mult)
+            write_shapes(self._dss, self._shape_indices, mult)
             return
-        define_shapes(self._dss, self.load_names, mult, float(step_seconds))
+        self._shape_indices = define_shapes(self._dss, self.load_names, mult, float(step_seconds))
         self._shape_points = npts
         self._step_seconds = float(step_seconds)
 

@@ -47,7 +47,7 @@ def check_profiles(shape: tuple[int, ...], n_loads: int) -> int:
 
 def define_shapes(
     dss: Any, load_names: Sequence[str], mult: np.ndarray, step_seconds: float
-) -> None:
+) -> list[int]:
     """Create or resize the private shapes, fill them, then make them the loads' daily shapes.
 
     Sizes go through the API, never the ``npts`` text property: that one keeps the old,
@@ -60,8 +60,13 @@ def define_shapes(
         load_names: Loads in circuit order (row ``i`` of ``mult`` is load ``i``).
         mult: ``(n_loads, npts)`` C-contiguous float64 multipliers.
         step_seconds: Length of one point in seconds.
+
+    Returns:
+        The shapes' indices among the circuit's load shapes, row order (for
+        :func:`write_shapes`).
     """
     shapes, loads = dss.LoadShape, dss.Loads
+    indices = []
     dss.Circuit.SetActiveClass("LoadShape")
     existing = {str(n).lower() for n in dss.ActiveClass.AllNames() or ()}
     for i, load in enumerate(load_names):
@@ -73,13 +78,19 @@ def define_shapes(
         shapes.Npts(mult.shape[1])
         shapes.SInterval(step_seconds)
         shapes.PMult(mult[i])
+        indices.append(int(shapes.Idx()))
         loads.Name(load)
         loads.Daily(name)
+    return indices
 
 
-def write_shapes(dss: Any, mult: np.ndarray) -> None:
-    """Overwrite the points of shapes that already have the right size."""
-    shapes = dss.LoadShape
-    for i in range(mult.shape[0]):
-        shapes.Name(f"{SHAPE_PREFIX}{i}")
-        shapes.PMult(mult[i])
+def write_shapes(dss: Any, indices: Sequence[int], mult: np.ndarray) -> None:
+    """Overwrite the points of shapes that already have the right size.
+
+    Raw calls by index: every reset writes every load's shape.
+    """
+    lib, prepare, check = dss._lib, dss._prepare_float64_array, dss._check_for_error
+    for idx, row in zip(indices, mult, strict=True):
+        check(lib.LoadShapes_Set_idx(idx))
+        _, ptr, count = prepare(row)
+        check(lib.LoadShapes_Set_Pmult(ptr, count))

@@ -88,6 +88,7 @@ class GridCore:
         self.fleets = tuple(fleets)
         self.fixed = tuple(fixed)
         self._all = self.fleets + self.fixed
+        self._settling = tuple(f for f in self._all if f.devices)
         self.task = task
         self.setup = tuple(setup)
         self.name = name
@@ -147,9 +148,7 @@ class GridCore:
         tot_kw, tot_kvar = eng.total_power_kw()
         for arr in (v, vmax, vmin):
             arr.flags.writeable = False
-        return GridSnapshot(
-            v, vmax, vmin, loss_kw, loss_kvar, tot_kw, tot_kvar, converged, error, eng.hour()
-        )
+        return GridSnapshot(v, vmax, vmin, loss_kw, loss_kvar, tot_kw, tot_kvar, converged, error)
 
     # ------------------------------------------------------------------ episode
     def reset(
@@ -246,7 +245,7 @@ class GridCore:
 
     def _finish(self, converged: bool, error: str | None) -> StepOutcome:
         self.t += 1
-        for fleet in self._all:
+        for fleet in self._settling:
             fleet.settle(self.engine, converged)
         snap = self.read(converged, error)
         self.snapshot = snap
@@ -299,11 +298,14 @@ class GridCore:
 
     def hold_values(self) -> list[Any]:
         """Device-order actions that keep every device where it is."""
-        return [a for f in self.fleets for a in f.hold()]
+        return [a for f, _ in self._spans for a in f.hold()]
 
     def applied_values(self) -> list[Any]:
         """Device-order actions each device took in the last step."""
-        return [a for f in self.fleets for a in f.applied()]
+        out: list[Any] = []
+        for fleet, _ in self._spans:
+            out += fleet.applied()
+        return out
 
     def close(self) -> None:
         """Release the engine."""

@@ -20,7 +20,6 @@ class GridSnapshot(NamedTuple):
         total_power_kvar: Source reactive power.
         converged: Whether the power flow converged.
         error: OpenDSS's message when it did not.
-        hour: Solution time in hours.
     """
 
     v: np.ndarray
@@ -32,7 +31,6 @@ class GridSnapshot(NamedTuple):
     total_power_kvar: float
     converged: bool
     error: str | None
-    hour: float
 
 
 class RewardTerms(NamedTuple):

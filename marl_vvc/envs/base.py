@@ -108,19 +108,21 @@ class CoreEnv:
     def _reset_core(
         self, rng: np.random.Generator, options: Any
     ) -> tuple[GridSnapshot, np.random.Generator]:
-        """Reset the core with a copy of ``rng``; return the snapshot and the advanced copy.
+        """Reset the core with ``rng``; return the snapshot and ``rng``.
 
-        The caller adopts the copy only now that the reset succeeded, so a refused reset
-        consumes no draw of the env's generator.
+        A refused reset puts the generator back where it was, so it consumes no draw.
         """
         if self._closed:
             raise ResetNeededError("the environment is closed; make a new one")
         options = self._check_options(options)
-        before = copy.deepcopy(rng.bit_generator.state)
-        work = copy.deepcopy(rng)
-        snap = self.core.reset(work, options)
+        before = rng.bit_generator.state  # a fresh dict of plain values
+        try:
+            snap = self.core.reset(rng, options)
+        except BaseException:
+            rng.bit_generator.state = before
+            raise
         self._history: tuple[dict, dict, list] | None = (before, dict(options), [])
-        return snap, work
+        return snap, rng
 
     def _step_core(self, values: list[Any], controls: str = "agents") -> StepOutcome:
         """Step the core with validated values, recording them for copies."""

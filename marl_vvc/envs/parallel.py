@@ -190,7 +190,7 @@ class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
         return obs
 
     def _masks(self) -> list[np.ndarray]:
-        return [m for f in self.core.fleets for m in f.masks()]
+        return [m for f in self.core.fleets if f.devices for m in f.masks()]
 
     def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         """Apply one joint action; every live agent must act.

@@ -91,6 +91,7 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
             )
         caps, regs, bats = (core.fleet[k].devices for k in ("capacitor", "regulator", "battery"))
         self._n_bat = len(bats)
+        self._cbat = config.devices.continuous_batteries
         self._n_discrete = len(caps) + len(regs)
         discrete = [2] * len(caps) + [r.levels for r in regs]  # type: ignore[attr-defined]
         self._upper_list = discrete + (
@@ -156,7 +157,7 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
 
     def _fast_values(self, action: Any) -> list[Any] | None:
         """Validated device values when the action is a well-formed array, else None."""
-        if self.config.devices.continuous_batteries:
+        if self._cbat:
             if not (isinstance(action, tuple) and len(action) == 2):
                 return None
             disc, cont = action

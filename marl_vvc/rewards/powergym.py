@@ -67,48 +67,40 @@ def powergym_reward(
     w: Weights, v_min: float, v_max: float, s: VvcState, snap: GridSnapshot, last: bool
 ) -> Scored:
     """PowerGym's terms, per-device costs (device order), bus violations and info terms."""
-    n_cap, n_reg, n_bat = len(s.cap), len(s.tap), len(s.bat_soc)
-    costs = [0.0] * (n_cap + n_reg + n_bat)
-    cap_switches = 0
-    for i in range(n_cap):
-        if s.cap[i] != s.cap_prev[i]:
-            costs[i] = w.cap_w
-            cap_switches += 1
+    cap_w, reg_w, dis_w = w.cap_w, w.reg_w, w.dis_w
+    soc_w = w.soc_w if last else 0.0
+    costs = [cap_w if a != b else 0.0 for a, b in zip(s.cap, s.cap_prev, strict=True)]
+    cap_switches = sum(a != b for a, b in zip(s.cap, s.cap_prev, strict=True))
     reg_travel = 0.0
-    for i in range(n_reg):
-        travel = abs(s.tap_prev[i] - s.tap[i]) / s.tap_step[i]
+    for prev, tap, step in zip(s.tap_prev, s.tap, s.tap_step, strict=True):
+        travel = abs(prev - tap) / step
         reg_travel += travel
-        costs[n_cap + i] = w.reg_w * travel
+        costs.append(reg_w * travel)
     soc_sum = soc_err_sum = dis_sum = 0.0
-    for j in range(n_bat):
-        soc = s.bat_soc[j]
-        soc_err = abs(soc - s.bat_soc0[j])
-        dis = max(s.bat_setpoint[j], 0.0) / s.bat_max_kw[j]
-        costs[n_cap + n_reg + j] = w.dis_w * dis + (w.soc_w * soc_err if last else 0.0)
+    for soc, soc0, kw, max_kw in zip(
+        s.bat_soc, s.bat_soc0, s.bat_setpoint, s.bat_max_kw, strict=True
+    ):
+        soc_err = abs(soc - soc0)
+        dis = max(kw, 0.0) / max_kw
+        costs.append(dis_w * dis + soc_w * soc_err)
         soc_sum += soc
         soc_err_sum += soc_err
         dis_sum += dis
+    if len(s.pv_curtail):
+        costs.extend((w.curtail_w * s.pv_curtail).tolist())
     violation = bus_violation(snap.bus_vmax, snap.bus_vmin, v_min, v_max)
     ratio = loss_ratio(snap.losses_kw, snap.total_power_kw)
-    cost_arr = (
-        np.concatenate((costs, w.curtail_w * s.pv_curtail))
-        if len(s.pv_curtail)
-        else (np.array(costs))
-    )
-    terms = RewardTerms(
-        power_loss_ratio=ratio,
-        loss=-ratio * w.power_w,
-        voltage=-float(violation.sum()),
-        control=-float(cost_arr.sum()),
-    )
+    voltage, control = -float(violation.sum()), -sum(costs)
+    terms = RewardTerms(ratio, -ratio * w.power_w, voltage, control)
+    n_cap, n_reg, n_bat = len(s.cap) + _EPS, len(s.tap) + _EPS, len(s.bat_soc) + _EPS
     info: dict[str, Any] = {
         "power_loss_ratio": ratio,
-        "vol_reward": terms.voltage,
-        "ctrl_reward": terms.control,
-        "av_cap_err": cap_switches / (n_cap + _EPS),
-        "av_reg_err": reg_travel / (n_reg + _EPS),
-        "av_dis_err": dis_sum / (n_bat + _EPS),
-        "av_soc_err": soc_err_sum / (n_bat + _EPS),
-        "av_soc": soc_sum / (n_bat + _EPS),
+        "vol_reward": voltage,
+        "ctrl_reward": control,
+        "av_cap_err": cap_switches / n_cap,
+        "av_reg_err": reg_travel / n_reg,
+        "av_dis_err": dis_sum / n_bat,
+        "av_soc_err": soc_err_sum / n_bat,
+        "av_soc": soc_sum / n_bat,
     }
-    return Scored(terms, cost_arr, violation, info)
+    return Scored(terms, np.array(costs), violation, info)

@@ -11,7 +11,12 @@ __all__ = ["RewardTerms", "Scored", "bus_violation", "loss_ratio"]
 
 def bus_violation(vmax: np.ndarray, vmin: np.ndarray, v_min: float, v_max: float) -> np.ndarray:
     """Non-negative voltage violation of every bus (its highest and lowest node count)."""
-    return np.maximum(vmax - v_max, 0.0) + np.maximum(v_min - vmin, 0.0)
+    over = vmax - v_max
+    np.maximum(over, 0.0, out=over)
+    under = v_min - vmin
+    np.maximum(under, 0.0, out=under)
+    over += under
+    return over
 
 
 def loss_ratio(losses_kw: float, total_power_kw: float) -> float:

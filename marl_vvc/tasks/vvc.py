@@ -22,6 +22,7 @@ from marl_vvc.rewards.powergym import VvcState, Weights, powergym_reward
 from marl_vvc.tasks.profiles import SyntheticProfiles, YearlyProfiles, explicit_profile
 
 RESET_OPTIONS = ("profile", "load_multipliers")
+_NO_PV = np.zeros(0)
 
 
 class VvcTask:
@@ -134,7 +135,7 @@ class VvcTask:
     # ------------------------------------------------------------------ reward and state
     def curtailment(self, core: GridCore) -> np.ndarray:
         """Curtailed fraction of each PV inverter's rating (none here)."""
-        return np.zeros(0)
+        return _NO_PV
 
     def _constants(self, core: GridCore) -> tuple[Any, ...]:
         """Per-device constants of the reward and the state layout (fleets never change)."""

@@ -15,7 +15,7 @@ P = SimpleNamespace(lam=100.0, clip_loss=1.0, clip_penalty=100.0, gamma=0.995)
 
 def _snap(vmax: list[float], vmin: list[float]) -> GridSnapshot:
     return GridSnapshot(
-        np.array(vmax), np.array(vmax), np.array(vmin), 0.0, 0.0, 0.0, 0.0, True, None, 0.0
+        np.array(vmax), np.array(vmax), np.array(vmin), 0.0, 0.0, 0.0, 0.0, True, None
     )
 
 

@@ -15,7 +15,7 @@ W = SimpleNamespace(power_w=10.0, cap_w=0.5, reg_w=0.1, soc_w=2.0, dis_w=0.3, cu
 
 def _snap(vmax: list[float], vmin: list[float], losses: float, total: float) -> GridSnapshot:
     v = np.array(vmax + vmin)
-    return GridSnapshot(v, np.array(vmax), np.array(vmin), losses, 0.0, total, 0.0, True, None, 1.0)
+    return GridSnapshot(v, np.array(vmax), np.array(vmin), losses, 0.0, total, 0.0, True, None)
 
 
 def _state(**kw) -> VvcState:
