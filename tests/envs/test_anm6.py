@@ -4,7 +4,7 @@ Tolerances. Injections are projected in closed form and must equal Gym-ANM's to 
 OSQP solution differs from the exact projection by ≤ 5.2e-8 MW). Voltages, flows and the slack
 come from two different power flows: Gym-ANM's Newton-Raphson stops at a 1e-5 p.u. power
 mismatch, ours (OpenDSS, tolerance 1e-10) agrees with an exact π-model solution to 6e-10 p.u.
-(tests/test_anm6_powerflow.py). So the slack P/Q in the observation may differ by 1e-5 p.u. =
+(tests/circuits/test_anm6easy.py). So the slack P/Q in the observation may differ by 1e-5 p.u. =
 1e-3 MW times a small factor (measured max 1.05e-3 MW → bound 3e-3 MW), and the reward, whose
 penalty multiplies those differences by λ·Δt = 25, by ~25 · 1e-5 · a few terms (measured max
 1.06e-3 → bound 3e-3). The drawn parts of the state (time index, generator Q set-points, SoC)

@@ -37,7 +37,7 @@ from marl_vvc.tools.evaluation import (
     write_run_info,
 )
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 PROFILES = [300, 301]
 
 
