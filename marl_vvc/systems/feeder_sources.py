@@ -90,8 +90,8 @@ _UPSTREAM_URL = (
 
 # The balanced-load master of the 8500-node feeder: PowerGym's Master.dss with its battery block
 # removed (same commands in the same order; comments and blank lines dropped, LF line ends).
-# tests/systems/test_8500.py checks that it compiles to the same power flow as PowerGym's master once
-# the configured batteries are placed.
+# tests/systems/test_8500.py checks that it compiles to the same power flow as PowerGym's
+# master once the configured batteries are placed.
 _MASTER_8500 = """\
 // IEEE 8500-node test feeder, balanced load case.
 // Written by marl_vvc next to the downloaded feeder files (the same commands as the feeder's
