@@ -149,11 +149,15 @@ def explicit_profile(
         )
     out = np.empty((len(load_names), horizon))
     for i, name in enumerate(load_names):
-        row = np.asarray(given[name], dtype=float)
-        if row.shape != (horizon,) or not np.all(np.isfinite(row)):
-            raise InvalidOptionError(
-                f"load_multipliers[{name!r}]: expected {horizon} finite floats, got shape "
-                f"{row.shape}"
-            )
+        value = given[name]
+        try:
+            row = np.asarray(value)
+        except (TypeError, ValueError):
+            row = np.asarray(None)
+        expected = f"load_multipliers[{name!r}]: expected {horizon} finite real numbers"
+        if row.dtype.kind not in "iuf" or row.shape != (horizon,):
+            raise InvalidOptionError(f"{expected}, got {row.dtype} values of shape {row.shape}")
+        if not np.all(np.isfinite(row)):
+            raise InvalidOptionError(f"{expected}, got {value!r}")
         out[i] = row
     return out

@@ -47,7 +47,7 @@ def test_explicit_profile_validation() -> None:
         explicit_profile({"a": [1, 2]}, names, 2)
     with pytest.raises(InvalidOptionError, match=r"unknown loads \['c'\]"):
         explicit_profile({"a": [1, 2], "b": [1, 2], "c": [1, 2]}, names, 2)
-    with pytest.raises(InvalidOptionError, match="expected 2 finite floats"):
+    with pytest.raises(InvalidOptionError, match="expected 2 finite real numbers"):
         explicit_profile({"a": [1, 2], "b": [1, float("nan")]}, names, 2)
 
 
@@ -81,3 +81,20 @@ def test_profile_pool_restricts_random_draws() -> None:
     big = make_env("13Bus", profile_pool=(0, 400))
     with pytest.raises(InvalidOptionError, match="exceeds"):
         big.reset(seed=0)
+
+
+def test_explicit_multipliers_refuse_text_nan_and_wrong_length() -> None:
+    from marl_vvc.tasks.profiles import explicit_profile
+
+    names = ("a", "b")
+    ok = explicit_profile({"a": [1.0] * 3, "B": [2] * 3}, names, 3)
+    np.testing.assert_array_equal(ok, [[1.0] * 3, [2.0] * 3])
+    bad = {
+        "got <U1 values of shape": {"a": ["x"] * 3, "b": [1.0] * 3},
+        "got bool values": {"a": [True] * 3, "b": [1.0] * 3},
+        r"shape \(2,\)": {"a": [1.0] * 2, "b": [1.0] * 3},
+        "nan": {"a": [1.0, float("nan"), 1.0], "b": [1.0] * 3},
+    }
+    for match, table in bad.items():
+        with pytest.raises(InvalidOptionError, match=match):
+            explicit_profile(table, names, 3)
