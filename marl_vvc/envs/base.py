@@ -58,6 +58,15 @@ class CoreEnv:
         return self.core.bus_names
 
     @property
+    def node_names(self) -> tuple[str, ...]:
+        """Node names (``bus.phase``), in the order of the voltages that open ``state()``.
+
+        Bus by bus, each bus's nodes in its own order (PowerGym's layout, Volt-Var systems).
+        """
+        eng = self.core.engine
+        return tuple(eng.node_names[i] for i in eng.bus_node_order)
+
+    @property
     def voltage_band(self) -> tuple[float, float]:
         """``(v_min, v_max)`` in pu: the band the reward's voltage term and violations use."""
         return self.config.reward.v_min, self.config.reward.v_max

@@ -18,7 +18,7 @@ agent its own control cost plus an influence-weighted share of every bus's volta
 and of the losses, so the per-agent rewards add up to the global reward;
 ``"shared"`` gives everyone the global reward; ``"local"`` charges each agent its own cost and
 the violations in its own zone. Every agent's ``info`` holds ``global_reward`` and the global
-terms (``loss``, ``voltage``, ``control``, ``penalty``), ``converged``, ``own_cost``,
+terms (``loss``, ``voltage``, ``control``, ``failure_penalty``), ``converged``, ``own_cost``,
 ``applied`` (the action the agent's device took after projection) and the number of buses
 outside the voltage band (``violating_buses`` of ``n_buses``).
 

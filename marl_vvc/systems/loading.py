@@ -303,7 +303,8 @@ def resolve_system(
     """The config an environment is built from: a named system, or a discovered circuit.
 
     Args:
-        system: System name or YAML path (default ``"13Bus"`` when no circuit is given).
+        system: System name, YAML path or OpenDSS master file (``.dss``, the same as
+            ``circuit=``); default ``"13Bus"`` when no circuit is given.
         circuit: An OpenDSS master file whose devices are discovered (see
             :mod:`marl_vvc.systems.discovery`); ``capacitors=``, ``regulators=``,
             ``batteries=`` and ``weights=`` select them.
@@ -316,6 +317,8 @@ def resolve_system(
         ConfigError: ``systems_dir`` with ``circuit``, or anything :func:`load_system` or
             :func:`~marl_vvc.systems.discovery.discover_system` refuses.
     """
+    if circuit is None and str(system or "").lower().endswith(".dss"):
+        system, circuit = None, system  # an OpenDSS master file named as the system
     if circuit is None:
         return load_system(
             system or "13Bus",

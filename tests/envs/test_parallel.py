@@ -330,3 +330,13 @@ def test_divergence_ends_episode_with_penalty_and_reset_recovers(tmp_path: Path)
         env.reset(seed=0, options=collapse)
         assert env.step({"capacitor_c1": 1})[4]["capacitor_c1"]["converged"] is False
     env.close()
+
+
+def test_node_names_label_the_voltages_of_the_state() -> None:
+    env = parallel_env("13Bus")
+    env.reset(seed=0)
+    names = env.node_names
+    assert len(names) == len(env.core.snapshot.v) and len(set(names)) == len(names)
+    assert names[0].split(".")[0] == env.bus_names[0]
+    np.testing.assert_array_equal(env.state()[: len(names)], env.core.snapshot.v.astype(np.float32))
+    env.close()

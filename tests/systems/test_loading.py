@@ -284,3 +284,10 @@ def test_bring_your_own_yaml_defaults_and_overrides(mini: Path) -> None:
         6,
     )
     assert cfg.feeder.setup_commands == ("storage.ess.enabled=no", "set a=1")
+
+
+def test_a_dss_path_as_the_system_means_circuit() -> None:
+    master = Path(__file__).resolve().parents[2] / "circuits" / "ieee13" / "ieee13.dss"
+    by_name = resolve_system(str(master), horizon=6)
+    by_kwarg = resolve_system(circuit=str(master), horizon=6)
+    assert by_name == by_kwarg and by_name.devices.capacitors == ("cap1", "cap2")
