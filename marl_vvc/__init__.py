@@ -11,7 +11,9 @@ Front doors:
 
 from __future__ import annotations
 
-from typing import Any
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _package_version
+from typing import TYPE_CHECKING, Any
 
 from marl_vvc.envs.capswitch import CapSwitchEnv, capswitch_env, is_capswitch_name
 from marl_vvc.envs.parallel import VVCParallelEnv
@@ -29,7 +31,15 @@ from marl_vvc.errors import (
 from marl_vvc.systems import SystemConfig, available_systems, load_system
 from marl_vvc.systems.registration import register_envs
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from pettingzoo import AECEnv
+
+    from marl_vvc.envs.anm6 import ANM6EasyEnv
+
+try:  # the version lives in pyproject.toml only; an installed package carries it
+    __version__ = _package_version("marl-vvc")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "CapSwitchEnv",
@@ -66,14 +76,14 @@ def parallel_env(system: str | None = None, **kwargs: Any) -> VVCParallelEnv | C
     return VVCParallelEnv(system, **kwargs)
 
 
-def env(system: str | None = None, **kwargs: Any) -> Any:
+def env(system: str | None = None, **kwargs: Any) -> AECEnv:
     """PettingZoo AEC environment for ``system`` (``parallel_to_aec`` of :func:`parallel_env`)."""
     from pettingzoo.utils.conversions import parallel_to_aec
 
     return parallel_to_aec(parallel_env(system, **kwargs))
 
 
-def make_env(system: str | None = None, **kwargs: Any) -> Any:
+def make_env(system: str | None = None, **kwargs: Any) -> PowerGymEnv | ANM6EasyEnv:
     """Single-agent Gymnasium environment of ``system``.
 
     PowerGym's semantics (:class:`PowerGymEnv`) for the VVC feeders, Gym-ANM's

@@ -206,6 +206,8 @@ class Battery:
 class _PQDevice:
     """Shared by generators and storage units: a ``Box(2,)`` of P (MW) and Q (MVAr)."""
 
+    name: str  # the subclass dataclasses' fields, declared for the type checker
+    bus: str
     capability: GeneratorCapability | StorageCapability
     base_mva: float
 
@@ -226,12 +228,12 @@ class _PQDevice:
 
     def rest(self, engine: Any) -> None:
         """Write the neutral setpoint of influence probes (no injection)."""
-        engine.set_generator(self.name, 0.0, 0.0)  # type: ignore[attr-defined]
+        engine.set_generator(self.name, 0.0, 0.0)
 
     def perturb(self, engine: Any) -> None:
         """Write the probe setpoint (full active power)."""
         engine.set_generator(
-            self.name,  # type: ignore[attr-defined]
+            self.name,
             self.capability.p_max * self.base_mva * 1000.0,
             0.0,
         )
@@ -279,9 +281,21 @@ class Storage(_PQDevice):
 class Device(Protocol):
     """What every controllable device offers, whatever its kind."""
 
-    name: str
-    bus: str
-    kind: str
+    # Read-only here: devices are frozen dataclasses.
+    @property
+    def name(self) -> str:
+        """The element's name in the circuit."""
+        ...
+
+    @property
+    def bus(self) -> str:
+        """The bus the device sits at."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """Device kind (``capacitor``, ``regulator``, ``battery``, ``generator``, ``storage``)."""
+        ...
 
     @property
     def agent_id(self) -> str:

@@ -14,6 +14,7 @@ at hour ``h`` uses point ``h - 1`` (hour 0 wraps to the last point).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -70,10 +71,9 @@ class OpenDSSEngine:
         self._dss: Any = ClosedContext(self.master)  # until opened: close() is always safe
         self._scratch, self._remove_scratch = scratch_folder(self)
         self._dss = open_context(_odd, _OpenDSSDirect)
-        # Raw CFFI calls for the per-step hot path (the wrappers cost ~2 µs a call).
-        self._lib: Any = self._dss._lib
+        self._lib: Any = self._dss._lib  # raw CFFI calls for the hot path (~2 µs a wrapper call)
         self._check: Any = self._dss._check_for_error
-        self._float64_gr: Any = self._dss._get_float64_gr_array
+        self._float64_gr: Callable[[], np.ndarray] = self._dss._get_float64_gr_array
         try:
             self.compile()
         except BaseException:
@@ -161,7 +161,7 @@ class OpenDSSEngine:
 
     def has_element(self, full_name: str) -> bool:
         """Whether the circuit has an element such as ``Capacitor.cap1``."""
-        return self._dss.Circuit.SetActiveElement(full_name) >= 0
+        return bool(self._dss.Circuit.SetActiveElement(full_name) >= 0)
 
     def element_names(self, cls: str) -> tuple[str, ...]:
         """Names (lower case, without class) of every element of class ``cls``."""

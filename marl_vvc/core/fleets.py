@@ -33,9 +33,13 @@ class Fleet(Protocol):
     """All devices of one kind (see the module table)."""
 
     kind: str
-    devices: tuple[Device, ...]
     n_features: int  # observation features per device
     opendss_controlled: bool  # OpenDSS's own controllers can drive it (RegControl/CapControl)
+
+    @property
+    def devices(self) -> Sequence[Device]:
+        """The fleet's devices, in joint-action order (read-only: a tuple of one kind)."""
+        ...
 
     def check(self, actions: Sequence[Any]) -> list[Any]:
         """Validated values of this fleet's slice of a joint action (changes nothing)."""
@@ -320,7 +324,8 @@ class BatteryFleet:
 
     def discharge(self) -> np.ndarray:
         """Terminal discharge as a fraction of the rated kW (exact, unclipped)."""
-        return -self.kw / self.max_kw
+        fraction: np.ndarray = -self.kw / self.max_kw
+        return fraction
 
     def features(self) -> list[float]:
         out: list[float] = []

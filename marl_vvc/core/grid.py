@@ -28,9 +28,26 @@ COLLAPSE_FLOOR_PU = 0.5  # a converged solution with a live node below this is a
 class Task(Protocol):
     """What a task hands the core: its scenario (time, loads, availability) and its reward."""
 
-    horizon: int | None  # steps per episode (None: endless)
-    truncate_at_horizon: bool
-    divergence_penalty: float  # > 0, charged when a power flow fails
+    # Read-only here, so a task may hold them as class constants, attributes or properties.
+    @property
+    def horizon(self) -> int | None:
+        """Steps per episode (None: endless)."""
+        ...
+
+    @property
+    def truncate_at_horizon(self) -> bool:
+        """Whether reaching the horizon truncates (rather than terminates) the episode."""
+        ...
+
+    @property
+    def divergence_penalty(self) -> float:
+        """Charged (> 0) when a power flow fails."""
+        ...
+
+    @property
+    def reset_options(self) -> tuple[str, ...]:
+        """The ``reset(options=...)`` keys the task understands."""
+        ...
 
     def reset(self, core: GridCore, rng: np.random.Generator, options: Mapping[str, Any]) -> None:
         """Start an episode: scenario draws, device start state, and the reset solve."""
@@ -50,6 +67,10 @@ class Task(Protocol):
 
     def clock(self, core: GridCore) -> int:
         """Steps since midnight of the current time (for time-of-day features)."""
+        ...
+
+    def state_size(self, core: GridCore) -> int:
+        """Length of :meth:`state_vector` (the environments' global state space)."""
         ...
 
 

@@ -118,7 +118,8 @@ def _bounding_box(p: float, q: float, rows: list[Row]) -> tuple[list[_Vertex], l
     when the axis-aligned rows contradict each other.
     """
     big = 10.0 + max(abs(c) for _, _, c in rows) + abs(p) + abs(q)
-    bounds = [[-big, -1], [big, -1], [-big, -1], [big, -1]]  # p_lo, p_hi, q_lo, q_hi
+    # p_lo, p_hi, q_lo, q_hi: (value, row label)
+    bounds: list[tuple[float, int]] = [(-big, -1), (big, -1), (-big, -1), (big, -1)]
     sloped = []
     for k, (a, b, c) in enumerate(rows):
         if b == 0.0 and a != 0.0:
@@ -131,7 +132,7 @@ def _bounding_box(p: float, q: float, rows: list[Row]) -> tuple[list[_Vertex], l
         if (side % 2 == 1 and value < bounds[side][0]) or (
             side % 2 == 0 and value > bounds[side][0]
         ):
-            bounds[side] = [value, k]
+            bounds[side] = (value, k)
     (p_lo, l_plo), (p_hi, l_phi), (q_lo, l_qlo), (q_hi, l_qhi) = bounds
     if p_lo > p_hi or q_lo > q_hi:
         return [], sloped

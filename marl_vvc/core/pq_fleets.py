@@ -92,7 +92,8 @@ class GeneratorFleet(_PQFleet):
 
     def features(self) -> list[float]:
         out = np.column_stack((self.pq, self.p_pot)) / self._scale.reshape(-1, 3)
-        return np.clip(out, -1.0, 1.0).ravel().tolist()
+        features: list[float] = np.clip(out, -1.0, 1.0).ravel().tolist()
+        return features
 
     def hold(self) -> list[Any]:
         return [np.array([g.bounds[1][0], 0.0], dtype=np.float32) for g in self.devices]
@@ -143,7 +144,8 @@ class StorageFleet(_PQFleet):
 
     def features(self) -> list[float]:
         out = np.column_stack((self.pq, self.soc / self.base)) / self._scale.reshape(-1, 3)
-        return np.clip(out, -1.0, 1.0).ravel().tolist()
+        features: list[float] = np.clip(out, -1.0, 1.0).ravel().tolist()
+        return features
 
     def hold(self) -> list[Any]:
         return [np.zeros(2, dtype=np.float32) for _ in self.devices]

@@ -40,11 +40,14 @@ from marl_vvc.tasks.anm6 import Anm6Task
 SLACK_LIMIT_MW = 200.0  # ANM6-Easy's slack generator rating (Gym-ANM's device table)
 
 
-class ANM6EasyEnv(CoreEnv, gym.Env, EzPickle):
+# Gymnasium annotates Env.render with an unbound TypeVar that no concrete override matches.
+class ANM6EasyEnv(CoreEnv, gym.Env, EzPickle):  # type: ignore[misc]
     """Gym-ANM's ANM6-Easy task: one agent sets the PV, wind and storage injections."""
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 4}
     _episode_fields = ("_started", "_terminal", "_np_random", "_np_random_seed")
+    action_space: spaces.Box
+    observation_space: spaces.Box
 
     def __init__(
         self, system: str = "ANM6Easy", *, render_mode: str | None = None, **overrides: Any
@@ -99,19 +102,20 @@ class ANM6EasyEnv(CoreEnv, gym.Env, EzPickle):
 
     def _obs(self) -> np.ndarray:
         obs = self.core.state_vector()
-        return np.clip(obs, self.observation_space.low, self.observation_space.high)
+        clipped: np.ndarray = np.clip(obs, self.observation_space.low, self.observation_space.high)
+        return clipped
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw Gym-ANM's initial state (``options={"start": k}`` fixes the time index)."""
         seed = self._check_seed(seed)
-        options = self._check_options(options)
+        checked = self._check_options(options)
         if seed is None:
-            snap, self._np_random = self._reset_core(self.np_random, options)
+            snap, self._np_random = self._reset_core(self.np_random, checked)
         else:  # reseed only once the reset succeeded
             rng, np_seed = gym.utils.seeding.np_random(seed)
-            snap, self._np_random = self._reset_core(rng, options)
+            snap, self._np_random = self._reset_core(rng, checked)
             self._np_random_seed = np_seed
         self._terminal = not snap.converged
         self._started = True

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self, cast
 
 import numpy as np
 
-from marl_vvc.core.grid import GridCore
+from marl_vvc.core.grid import GridCore, Task
 from marl_vvc.core.outcome import GridSnapshot, StepOutcome
 from marl_vvc.envs.render import FeederView, check_render_mode
 from marl_vvc.errors import InvalidOptionError, ResetNeededError
@@ -48,7 +48,7 @@ class CoreEnv:
 
     # ------------------------------------------------------------------ public views
     @property
-    def task(self) -> Any:
+    def task(self) -> Task:
         """The task the core runs (scenario and reward)."""
         return self.core.task
 
@@ -130,7 +130,11 @@ class CoreEnv:
         except BaseException:
             rng.bit_generator.state = before
             raise
-        self._history: tuple[dict, dict, list] | None = (before, dict(options), [])
+        self._history: tuple[Mapping[str, Any], dict[str, Any], list[Any]] | None = (
+            before,
+            dict(options),
+            [],
+        )
         return snap, rng
 
     def _step_core(self, values: list[Any], controls: str = "agents") -> StepOutcome:
@@ -143,7 +147,8 @@ class CoreEnv:
 
     # ------------------------------------------------------------------ copies
     def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()  # type: ignore[misc]  # EzPickle: the arguments
+        # EzPickle (later in the MRO): the constructor arguments, as a dict
+        state = cast(dict[str, Any], super().__getstate__())
         if not getattr(self, "_closed", True):
             fields = {k: getattr(self, k) for k in self._episode_fields if hasattr(self, k)}
             state["_marl_vvc_episode"] = (getattr(self, "_history", None), fields)
@@ -164,7 +169,7 @@ class CoreEnv:
                 self._step_core(values, controls)
         self.__dict__.update(copy.deepcopy(fields))
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+    def __deepcopy__(self, memo: dict[int, Any]) -> Self:
         clone = type(self).__new__(type(self))
         clone.__setstate__(self.__getstate__())
         return clone

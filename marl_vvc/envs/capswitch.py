@@ -3,9 +3,10 @@
 :class:`CapSwitchEnv` reproduces the setup of DQN capacitor-switching VVO studies (IEEE 123):
 an episode is a *switching sequence* at one snapshot load condition, every capacitor is an
 agent that may toggle its bank, a bank already toggled in the episode is masked out, the load
-level is drawn per episode and the reward is the loss reduction. It is a thin PettingZoo
-wrapper over :class:`~marl_vvc.envs.parallel.VVCParallelEnv`: every power flow is the wrapped
-env's ``step``; the wrapper only translates actions, keeps the masks and scores.
+level is drawn per episode and the reward is the loss reduction. Like the other environments
+it is a thin adapter over the grid core, here with the switching task
+(:class:`~marl_vvc.tasks.capswitch.CapSwitchTask`): the env translates actions, keeps the
+masks and reports the reward and its split.
 
 Systems: ``capswitch_env("123Bus_capswitch")`` wraps ``"123Bus"``; any system name with a
 ``_capswitch`` token works the same (``"13Bus_capswitch"``, ``"123Bus_s1.5_capswitch"``).
@@ -79,7 +80,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -87,7 +88,7 @@ from gymnasium.utils import EzPickle
 from pettingzoo import ParallelEnv
 
 from marl_vvc.core.influence import measure_influence, normalise_columns
-from marl_vvc.core.outcome import StepOutcome
+from marl_vvc.core.outcome import GridSnapshot, StepOutcome
 from marl_vvc.envs.base import CoreEnv
 from marl_vvc.envs.observations import LocalObservations
 from marl_vvc.envs.render import RENDER_MODES, check_render_mode
@@ -102,7 +103,7 @@ _EXTRA_LOW = np.zeros(3, dtype=np.float32)
 _EXTRA_HIGH = np.array([1.0, 1.0, np.inf], dtype=np.float32)
 
 
-def is_capswitch_name(system: Any) -> bool:
+def is_capswitch_name(system: object) -> TypeGuard[str]:
     """Whether ``system`` names a capacitor-switching system (has a ``_capswitch`` token)."""
     return isinstance(system, str) and SUFFIX in system.split("_")[1:]
 
@@ -216,8 +217,10 @@ class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
         self.observe = LocalObservations(core, self.influence, neighbourhood, time_features=False)
         self.possible_agents = list(core.agent_ids)
         self.agents: list[str] = []
-        self.action_spaces = {a: spaces.Discrete(2) for a in self.possible_agents}
-        self.observation_spaces = {}
+        self.action_spaces: dict[str, spaces.Space] = {
+            a: spaces.Discrete(2) for a in self.possible_agents
+        }
+        self.observation_spaces: dict[str, spaces.Space] = {}
         for a in self.possible_agents:
             inner = self.observe.spaces[a]
             box = spaces.Box(
@@ -314,7 +317,8 @@ class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
                 )
         agents = list(self.agents)
         if self._diverged:  # the initial setting did not solve: end at once
-            return self._end_diverged(agents, toggles, self.core.failed(self.core.snapshot))
+            snap = cast(GridSnapshot, self.core.snapshot)  # the failed initial solve
+            return self._end_diverged(agents, toggles, self.core.failed(snap))
         status = self.switching.caps.status
         out = self._step_core([s ^ t for s, t in zip(status, toggles, strict=True)])
         if not out.info["converged"]:

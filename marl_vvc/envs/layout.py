@@ -93,4 +93,4 @@ def _edge_length(xy: np.ndarray, known: np.ndarray, adj: list[list[int]]) -> flo
     if lengths:
         return float(np.median(lengths))
     span = np.ptp(xy[known], axis=0).max()
-    return float(span) / max(np.sqrt(known.sum()), 1.0)
+    return float(span) / float(max(np.sqrt(known.sum()), 1.0))

@@ -49,7 +49,7 @@ terminates the episode, with ``reward = −divergence_penalty`` split equally an
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from gymnasium import spaces
@@ -136,7 +136,7 @@ class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
             else []
         )
         for agent in self._masked:
-            n = self.action_spaces[agent].n
+            n = int(cast(spaces.Discrete, self.action_spaces[agent]).n)
             self.observation_spaces[agent] = spaces.Dict(
                 {
                     "observation": self.observe.spaces[agent],

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, cast
+
 import numpy as np
 
 from marl_vvc.core.grid import GridCore
 from marl_vvc.envs.layout import feeder_layout
 from marl_vvc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.image import AxesImage
 
 _MARKERS = {
     "capacitor": ("^", "capacitor"),
@@ -39,7 +46,7 @@ class FeederRenderer:
         )
         self.v_band = v_band
         self.figure = Figure(figsize=size, dpi=dpi)
-        self._window = None
+        self._window: AxesImage | None = None
 
     def draw(self) -> np.ndarray:
         """Render the current state as an ``(H, W, 3)`` uint8 image."""
@@ -50,7 +57,8 @@ class FeederRenderer:
         fig.clear()
         ax = fig.add_subplot(111)
         if len(self.segments):
-            ax.add_collection(LineCollection(self.segments, colors="0.6", linewidths=1.0, zorder=1))
+            segments = cast(Sequence[Any], self.segments)  # an (n, 2, 2) array: n segments
+            ax.add_collection(LineCollection(segments, colors="0.6", linewidths=1.0, zorder=1))
         snap = core.snapshot
         v_min, v_max = self.v_band
         if snap is None:
@@ -121,7 +129,7 @@ class FeederRenderer:
         if self._window is not None:
             import matplotlib.pyplot as plt
 
-            plt.close(self._window.figure)
+            plt.close(cast("Figure", self._window.figure))  # plt.imshow's: a whole figure
             self._window = None
 
 

@@ -43,7 +43,7 @@ drive taps and capacitors, PowerGym's ``dss`` mode), ``render_mode`` and
 :class:`~marl_vvc.systems.config.SystemConfig` overrides.
 
 ## Version History
-- v0: first release.
+- v0: first release (0.1.0); unchanged in 0.2.0 (new info keys and options only).
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ from marl_vvc.envs.render import RENDER_MODES
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 
 
-class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
+# Gymnasium annotates Env.render with an unbound TypeVar that no concrete override matches.
+class PowerGymEnv(CoreEnv, gym.Env, EzPickle):  # type: ignore[misc]
     """PowerGym's single-agent Volt-Var control task on the marl_vvc grid core."""
 
     metadata = {"render_modes": list(RENDER_MODES), "render_fps": 4}
@@ -142,12 +143,12 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode (see the class docstring for ``options``)."""
         seed = self._check_seed(seed)
-        options = self._check_options(options)
+        checked = self._check_options(options)
         if seed is None:
-            snap, self._np_random = self._reset_core(self.np_random, options)
+            snap, self._np_random = self._reset_core(self.np_random, checked)
         else:  # reseed only once the reset succeeded
             rng, np_seed = gym.utils.seeding.np_random(seed)
-            snap, self._np_random = self._reset_core(rng, options)
+            snap, self._np_random = self._reset_core(rng, checked)
             self._np_random_seed = np_seed
         self._started = True
         return self.core.state_vector(), {
@@ -169,11 +170,12 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
                 return None
             if cont.dtype.kind != "f" or not np.all((cont >= -1.0) & (cont <= 1.0)):  # NaN too
                 return None
-            return disc.tolist() + cont.tolist()
+            fast: list[Any] = disc.tolist() + cont.tolist()
+            return fast
         if isinstance(action, np.ndarray):
             if action.shape != self._upper.shape or action.dtype.kind not in "iu":
                 return None
-            values = action.tolist()
+            values: list[Any] = action.tolist()
         elif isinstance(action, list | tuple) and all(type(a) is int for a in action):
             values = list(action)
         else:
@@ -236,11 +238,12 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):
         info["applied"] = dict(zip(self.core.agent_ids, self.core.applied_values(), strict=True))
         return self.core.state_vector(), float(out.reward), out.terminated, False, info
 
-    def hold_action(self) -> Any:
+    def hold_action(self) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """An action that keeps every device where it is (batteries idle)."""
         values = self.core.hold_values()
         if self.config.devices.continuous_batteries:
             disc = np.array(values[: self._n_discrete], dtype=np.int64)
-            cont = np.concatenate([np.ravel(v) for v in values[self._n_discrete :]] or [[]])
+            parts: list[Any] = [np.ravel(v) for v in values[self._n_discrete :]] or [[]]
+            cont = np.concatenate(parts)
             return disc, cont.astype(np.float32)
         return np.array(values, dtype=np.int64)

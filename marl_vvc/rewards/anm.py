@@ -23,10 +23,25 @@ from marl_vvc.core.outcome import GridSnapshot, RewardTerms, Scored
 class AnmParams(Protocol):
     """Gym-ANM reward constants (see :class:`marl_vvc.systems.config.AnmReward`)."""
 
-    lam: float
-    clip_loss: float
-    clip_penalty: float
-    gamma: float
+    @property
+    def lam(self) -> float:
+        """Weight λ of the constraint violations."""
+        ...
+
+    @property
+    def clip_loss(self) -> float:
+        """Bound of the energy-loss term."""
+        ...
+
+    @property
+    def clip_penalty(self) -> float:
+        """Bound of the penalty term."""
+        ...
+
+    @property
+    def gamma(self) -> float:
+        """Discount of the non-convergence reward."""
+        ...
 
 
 class AnmFlows(NamedTuple):

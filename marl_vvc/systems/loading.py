@@ -82,7 +82,7 @@ def _read(source: _Source) -> dict[str, Any]:
     Raises:
         ConfigError: Unreadable file, bad YAML, unknown key, wrong type or missing key.
     """
-    data = read_yaml(source.path)
+    data: dict[str, Any] = read_yaml(source.path)  # a mapping, once checked
     check_system_file(source.path.name, data)
     return data
 

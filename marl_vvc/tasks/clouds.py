@@ -147,4 +147,5 @@ def _ar1(white: np.ndarray, dt_over_tau: float) -> np.ndarray:
     phi = float(np.exp(-dt_over_tau))
     x = white * np.sqrt(1.0 - phi * phi)
     x[..., 0] = white[..., 0]  # start in the stationary distribution
-    return lfilter([1.0], [1.0, -phi], x, axis=-1)
+    filtered: np.ndarray = lfilter([1.0], [1.0, -phi], x, axis=-1)
+    return filtered

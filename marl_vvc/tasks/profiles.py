@@ -122,7 +122,8 @@ class SyntheticProfiles:
         per_load = rng.uniform(0.85, 1.15, size=(self.n_loads, 1))
         noise = rng.normal(0.0, 0.03, size=(self.n_loads, self.horizon))
         smooth = np.cumsum(noise, axis=1) * 0.5 + noise  # correlated hour-to-hour
-        return np.clip(self._base * day * per_load + smooth * 0.5, 0.2, 1.3)
+        multipliers: np.ndarray = np.clip(self._base * day * per_load + smooth * 0.5, 0.2, 1.3)
+        return multipliers
 
 
 def explicit_profile(

@@ -56,4 +56,5 @@ class PvTask(VvcTask):
 
     def curtailment(self, core: GridCore) -> np.ndarray:
         """Curtailed fraction of each inverter's rating."""
-        return self.gens.curtailment() / self.gens.rating
+        fraction: np.ndarray = self.gens.curtailment() / self.gens.rating
+        return fraction

@@ -49,6 +49,7 @@ use and cached in the instance, or for every day at once by :meth:`SolarProfiles
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -65,10 +66,20 @@ from marl_vvc.tasks.weather import (
 
 __all__ = ["DAY_TYPES", "DEFAULT_SITE", "CloudModel", "SolarProfiles", "ambient_temperature"]
 
+
+class Site(TypedDict):
+    """A site's location and time zone (the keyword arguments of :class:`SolarProfiles`)."""
+
+    latitude: float
+    longitude: float
+    altitude: float
+    tz: str
+
+
 #: Default site: NREL's Solar Radiation Research Laboratory, Golden, Colorado (39.742° N,
 #: 105.179° W, 1829 m), a well-documented mid-latitude site, on local standard time (MST,
 #: UTC−7, no daylight saving time, so solar noon stays near 12:00 all year).
-DEFAULT_SITE = {
+DEFAULT_SITE: Site = {
     "latitude": 39.742,
     "longitude": -105.179,
     "altitude": 1829.0,
@@ -272,12 +283,14 @@ class SolarProfiles:
         pdc = pvlib.pvsystem.pvwatts_dc(effective, temp_cell, self.dc_ac_ratio, self.gamma_pdc)
         pdc = np.asarray(pdc) * (1.0 - self.loss_fraction)
         pac = pvlib.inverter.pvwatts(pdc, 1.0 / self.eta_inv_nom, eta_inv_nom=self.eta_inv_nom)
-        return np.clip(pac, 0.0, 1.0)
+        ac: np.ndarray = np.clip(pac, 0.0, 1.0)
+        return ac
 
     def _to_steps(self, day: ClearSkyDay, fine: np.ndarray) -> np.ndarray:
         full = np.zeros((fine.shape[0], self.n_fine))
         full[:, day.cols] = fine
-        return full.reshape(fine.shape[0], self.horizon, self.substeps).mean(axis=2)
+        steps: np.ndarray = full.reshape(fine.shape[0], self.horizon, self.substeps).mean(axis=2)
+        return steps
 
     def clear_sky_index(self, index: int) -> tuple[str, np.ndarray]:
         """Day type and clear-sky index ``kt*`` of day ``index``, shape ``(n_units, n_fine)``.

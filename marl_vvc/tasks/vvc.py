@@ -180,7 +180,7 @@ class VvcTask:
         caps, regs, bats, _, _, _, (a, b, c), buffer = self._constants(core)
         snap = core.snapshot
         assert snap is not None
-        out = buffer.copy()
+        out: np.ndarray = buffer.copy()
         out[:a] = snap.v
         out[a:b] = caps.status
         out[b:c] = regs.tap if self.tap_ratio_obs else regs.index

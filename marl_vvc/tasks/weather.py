@@ -154,7 +154,10 @@ def cloudy_irradiance(
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     """``num / den`` where ``den > 0``, else 0."""
-    return np.divide(num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0)
+    ratio: np.ndarray = np.divide(
+        num, den, out=np.zeros(np.broadcast(num, den).shape), where=den > 0
+    )
+    return ratio
 
 
 def _erbs_fraction(ghi: np.ndarray, zenith: np.ndarray, doy: np.ndarray | int) -> np.ndarray:

@@ -26,7 +26,8 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -41,6 +42,9 @@ from marl_vvc.tools.timing import (
     threads_in_fresh_process,
     time_episodes,
 )
+
+if TYPE_CHECKING:
+    from marl_vvc.envs.anm6 import ANM6EasyEnv
 
 __all__ = ["DEFAULT_SYSTEMS", "bench_anm", "bench_system", "print_report", "rss_mb"]
 
@@ -113,7 +117,7 @@ def _loads(t: Target, bare: BareEngine, env: Any, horizon: int) -> tuple[Any, np
 
 def _medians(times: dict[str, list[float]]) -> dict[str, float | None]:
     med = {k: statistics.median(v) if v else None for k, v in times.items()}
-    bare = med["bare"]
+    bare = cast(float, med["bare"])  # the bare engine is always timed
     out: dict[str, float | None] = {"bare_us": bare * 1e6}
     for side in ("single", "parallel"):
         m = med[side]
@@ -140,10 +144,12 @@ def _time_kind(
     start = envs["parallel"].hold_actions()
     first, _ = engine_ops(config, start, [])
     ops = [engine_ops(config, start, ep)[1] for ep in rec.applied]
-    replays = {"bare": (lambda: bare.reset(mult, first), bare.step, ops)}
+    replays: dict[str, tuple[Callable[[], Any], Callable[[Any], Any], list[Any]]] = {
+        "bare": (lambda: bare.reset(mult, first), bare.step, ops)
+    }
     for side, env in envs.items():
         items = rec.given if env is recorder else rec.applied
-        replays[side] = (lambda e=env: e.reset(seed=0, options=options), env.step, items)
+        replays[side] = (partial(env.reset, seed=0, options=options), env.step, items)
     times: dict[str, list[float]] = {"bare": [], "single": [], "parallel": []}
     for _ in range(rounds):
         for side, (reset, step, items) in replays.items():
@@ -219,7 +225,7 @@ def bench_anm(steps: int = 300, seed: int = 0) -> dict[str, Any]:
     """ANM6-Easy steps/s of ours against Gym-ANM's (when installed), same random actions."""
     import marl_vvc
 
-    ours = marl_vvc.make_env("ANM6Easy")
+    ours = cast("ANM6EasyEnv", marl_vvc.make_env("ANM6Easy"))
     rng = np.random.default_rng(seed)
     # actions within a third of the box: most steps converge in both simulators
     box = ours.action_space
@@ -285,9 +291,7 @@ def run_benchmark(
         try:
             row = bench_system(t, steps=steps, rounds=rounds, progress=progress)
             big = row["buses"] > 1000
-            row["memory_per_env_mb"] = memory_per_instance(
-                lambda t=t: t.make(True), n=2 if big else 4
-            )
+            row["memory_per_env_mb"] = memory_per_instance(partial(t.make, True), n=2 if big else 4)
         except MarlVVCError as exc:
             report["skipped"][t.label] = str(exc)
             continue

@@ -96,7 +96,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     system, kwargs = _target(args)
     env = parallel_env(system, **kwargs)
     try:
-        state = getattr(env, "state_space", None)
+        state: Any = getattr(env, "state_space", None)
         size = f", state size {state.shape[0]}" if getattr(state, "shape", None) else ""
         print(f"{args.env}: {plural(len(env.possible_agents), 'agent')}{size}")
         print(f"{'agent':<28} {'kind':<10} {'action space':<30} observation")

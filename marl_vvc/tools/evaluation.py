@@ -286,7 +286,12 @@ def baseline_table(
     if unknown:
         raise ConfigError(f"unknown baseline(s) {unknown}; choose from {BASELINES}")
     envs: dict[tuple, Any] = {(): build_env(system, mode, env_kwargs)}
-    options = {"seed": seed, "episodes": episodes, "max_steps": max_steps, "progress": progress}
+    options: dict[str, Any] = {
+        "seed": seed,
+        "episodes": episodes,
+        "max_steps": max_steps,
+        "progress": progress,
+    }
     table = {}
     try:
         for name in applicable_baselines(envs[()]) if policies is None else policies:

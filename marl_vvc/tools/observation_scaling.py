@@ -18,7 +18,8 @@ def voltage_entries(space: Any) -> np.ndarray:
     time features) has a finite upper bound or an infinite lower one.
     """
     low, high = np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)
-    return (np.abs(low) < 1e-12) & np.isposinf(high)
+    mask: np.ndarray = (np.abs(low) < 1e-12) & np.isposinf(high)
+    return mask
 
 
 def voltage_deviation(obs: np.ndarray, mask: np.ndarray) -> np.ndarray:

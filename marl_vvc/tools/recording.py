@@ -59,7 +59,7 @@ def voltage_band(env: Any) -> tuple[float, float] | None:
 
 
 def record_episode(
-    system: str = "13Bus",
+    system: str | None = "13Bus",
     *,
     policy: str = "random",
     profile: int | None = None,

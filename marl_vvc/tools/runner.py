@@ -12,7 +12,7 @@ MODES = ("single", "parallel", "episodic")
 POLICIES = BASELINES
 
 
-def make_run_env(system: str, mode: str, **env_kwargs: Any) -> Any:
+def make_run_env(system: str | None, mode: str, **env_kwargs: Any) -> Any:
     """The env ``marl-vvc run`` steps: parallel for ``parallel``, Gymnasium otherwise.
 
     Raises:
@@ -30,7 +30,7 @@ def make_run_env(system: str, mode: str, **env_kwargs: Any) -> Any:
 
 
 def run_episodes(
-    system: str = "13Bus",
+    system: str | None = "13Bus",
     *,
     mode: str = "parallel",
     policy: str = "random",
