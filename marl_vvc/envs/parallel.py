@@ -19,8 +19,10 @@ and of the losses, so the per-agent rewards add up to the global reward;
 ``"shared"`` gives everyone the global reward; ``"local"`` charges each agent its own cost and
 the violations in its own zone. Every agent's ``info`` holds ``global_reward`` and the global
 terms (``loss``, ``voltage``, ``control``, ``failure_penalty``), ``converged``, ``own_cost``,
-``applied`` (the action the agent's device took after projection) and the number of buses
-outside the voltage band (``violating_buses`` of ``n_buses``).
+``applied`` (the action the agent's device took after projection), the number of buses
+outside the voltage band (``violating_buses`` of ``n_buses``) and ``cost``, the agent's share
+of the step's voltage violations (≥ 0, influence-weighted as in ``split``; the costs of all
+agents add up to the total violation): a constraint signal for safe / constrained RL.
 
 ## Episode end
 After ``horizon`` steps every agent terminates. A power flow that does not converge also
@@ -215,10 +217,11 @@ class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
         obs = self._observations()
         glob = self._global_info(out)
         applied = self.core.applied_values()
+        safety = (self.influence.bus_weights @ out.violation).tolist()
         rewards = {a: float(r) for a, r in zip(agents, shares, strict=True)}
         infos = {
-            a: {**glob, "own_cost": float(c), "applied": act}
-            for a, c, act in zip(agents, out.device_costs, applied, strict=True)
+            a: {**glob, "own_cost": float(c), "applied": act, "cost": v}
+            for a, c, act, v in zip(agents, out.device_costs, applied, safety, strict=True)
         }
         terminations = dict.fromkeys(agents, out.terminated)
         truncations = dict.fromkeys(agents, out.truncated and not out.terminated)

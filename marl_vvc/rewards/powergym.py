@@ -64,9 +64,19 @@ class VvcState(NamedTuple):
 
 
 def powergym_reward(
-    w: Weights, v_min: float, v_max: float, s: VvcState, snap: GridSnapshot, last: bool
+    w: Weights,
+    v_min: float,
+    v_max: float,
+    s: VvcState,
+    snap: GridSnapshot,
+    last: bool,
+    mean_voltage: bool = False,
 ) -> Scored:
-    """PowerGym's terms, per-device costs (device order), bus violations and info terms."""
+    """PowerGym's terms, per-device costs (device order), bus violations and info terms.
+
+    With ``mean_voltage`` the voltage term is the buses' mean violation instead of their sum
+    (the per-bus violations returned are scaled alike, so they still add up to the term).
+    """
     cap_w, reg_w, dis_w = w.cap_w, w.reg_w, w.dis_w
     soc_w = w.soc_w if last else 0.0
     costs = [cap_w if a != b else 0.0 for a, b in zip(s.cap, s.cap_prev, strict=True)]
@@ -89,6 +99,8 @@ def powergym_reward(
     if len(s.pv_curtail):
         costs.extend((w.curtail_w * s.pv_curtail).tolist())
     violation = bus_violation(snap.bus_vmax, snap.bus_vmin, v_min, v_max)
+    if mean_voltage:
+        violation /= len(violation)
     ratio = loss_ratio(snap.losses_kw, snap.total_power_kw)
     voltage, control = -float(violation.sum()), -sum(costs)
     terms = RewardTerms(ratio, -ratio * w.power_w, voltage, control)

@@ -87,7 +87,9 @@ OVERRIDE_SECTIONS: dict[str, str] = {
         ),
         "scenario",
     ),
-    **dict.fromkeys(("weights", "v_min", "v_max", "divergence_penalty", "anm"), "reward"),
+    **dict.fromkeys(
+        ("weights", "v_min", "v_max", "divergence_penalty", "anm", "voltage_term"), "reward"
+    ),
     "quirks": "quirks",
 }
 

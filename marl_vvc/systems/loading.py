@@ -122,7 +122,7 @@ def _plain(where: str, data: dict[str, Any]) -> dict[str, Any]:
     """The file's scalar options and ANM tables, as flat options."""
     flat: dict[str, Any] = {key: data[key] for key in INT_KEYS if key in data}
     flat.update({key: number(f"{where}: {key}", data[key]) for key in NUMBER_KEYS if key in data})
-    for key in ("scenario", "truncate_at_horizon", "initial_state"):
+    for key in ("scenario", "truncate_at_horizon", "initial_state", "voltage_term"):
         if key in data:
             flat[key] = data[key]
     flat["branch_ratings"] = tuple(

@@ -44,6 +44,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "truncate_at_horizon": (bool,),
     "pv_variant": (dict,),
     "initial_state": (str,),
+    "voltage_term": (str,),
 }
 #: Every key a system file may hold.
 TOP_KEYS = frozenset(_TYPES) | frozenset(INT_KEYS) | frozenset(NUMBER_KEYS)

@@ -215,6 +215,10 @@ def _pool(pool: Any) -> tuple[int, int] | None:
     return int(pool[0]), int(pool[1])
 
 
+#: How the voltage term adds up the buses (see :class:`RewardConfig`).
+VOLTAGE_TERMS = ("sum", "mean")
+
+
 @dataclass(frozen=True)
 class RewardConfig:
     """How a step is scored.
@@ -225,6 +229,9 @@ class RewardConfig:
         v_max: Upper voltage limit (pu).
         divergence_penalty: Penalty (>= 0) when the power flow does not converge.
         anm: Gym-ANM's reward instead of PowerGym's (None: PowerGym's).
+        voltage_term: How PowerGym's voltage term adds up the buses' violations: ``"sum"``
+            (PowerGym) or ``"mean"`` (independent of the feeder's size, to compare feeders or
+            reuse weights across them).
     """
 
     weights: RewardWeights
@@ -232,6 +239,7 @@ class RewardConfig:
     v_max: float = 1.05
     divergence_penalty: float = 100.0
     anm: AnmReward | None = None
+    voltage_term: str = "sum"
 
     def __post_init__(self) -> None:
         if not isinstance(self.weights, RewardWeights):
@@ -247,3 +255,5 @@ class RewardConfig:
         )
         if not self.v_min < self.v_max:
             fail("v_min", f"a voltage below v_max={self.v_max}", self.v_min)
+        if self.voltage_term not in VOLTAGE_TERMS:
+            fail("voltage_term", f"one of {list(VOLTAGE_TERMS)}", self.voltage_term)

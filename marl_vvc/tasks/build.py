@@ -221,6 +221,7 @@ def _vvc_args(cfg: SystemConfig, engine: OpenDSSEngine) -> dict[str, Any]:
         "profile_pool": cfg.scenario.profile_pool,
         "last_multiplier_at_reset": cfg.quirks.reset_uses_last_multiplier,
         "tap_ratio_obs": cfg.quirks.tap_ratio_obs,
+        "mean_voltage": cfg.reward.voltage_term == "mean",
     }
 
 

@@ -39,6 +39,7 @@ class VvcTask:
         profile_pool: ``(first, stop)`` of the profiles random draws use.
         last_multiplier_at_reset: PowerGym's daily-mode timing quirk.
         tap_ratio_obs: The state vector holds tap ratios (PowerGym) instead of positions.
+        mean_voltage: The voltage term averages the buses' violations instead of summing them.
     """
 
     reset_options = RESET_OPTIONS
@@ -57,6 +58,7 @@ class VvcTask:
         profile_pool: tuple[int, int] | None = None,
         last_multiplier_at_reset: bool = False,
         tap_ratio_obs: bool = False,
+        mean_voltage: bool = False,
     ) -> None:
         self.profiles = profiles
         self.weights = weights
@@ -68,6 +70,7 @@ class VvcTask:
         self.profile_pool = profile_pool
         self.last_multiplier_at_reset = last_multiplier_at_reset
         self.tap_ratio_obs = tap_ratio_obs
+        self.mean_voltage = mean_voltage
         self.profile_index: int | None = None
         self.multipliers = np.empty((0, horizon))
         self._const: tuple[Any, ...] | None = None
@@ -173,7 +176,9 @@ class VvcTask:
             max_kw,
             self.curtailment(core),
         )
-        return powergym_reward(self.weights, self.v_min, self.v_max, state, snap, last)
+        return powergym_reward(
+            self.weights, self.v_min, self.v_max, state, snap, last, self.mean_voltage
+        )
 
     def state_vector(self, core: GridCore) -> np.ndarray:
         """PowerGym's layout ``[V | caps | taps | (SoC, discharge) per battery]``."""
