@@ -109,14 +109,7 @@ class ANM6EasyEnv(CoreEnv, gym.Env, EzPickle):  # type: ignore[misc]
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Draw Gym-ANM's initial state (``options={"start": k}`` fixes the time index)."""
-        seed = self._check_seed(seed)
-        checked = self._check_options(options)
-        if seed is None:
-            snap, self._np_random = self._reset_core(self.np_random, checked)
-        else:  # reseed only once the reset succeeded
-            rng, np_seed = gym.utils.seeding.np_random(seed)
-            snap, self._np_random = self._reset_core(rng, checked)
-            self._np_random_seed = np_seed
+        snap = self._reset_gymnasium(seed, options)
         self._terminal = not snap.converged
         self._started = True
         return self._obs(), {"converged": snap.converged, "time_index": self._anm.time_index}

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Self, cast
 
 import numpy as np
+from gymnasium.utils.seeding import np_random as gym_np_random
 
 from marl_vvc.core.grid import GridCore, Task
 from marl_vvc.core.outcome import GridSnapshot, StepOutcome
@@ -173,6 +174,34 @@ class CoreEnv:
         clone = type(self).__new__(type(self))
         clone.__setstate__(self.__getstate__())
         return clone
+
+    def _reset_gymnasium(self, seed: Any, options: Any) -> GridSnapshot:
+        """Gymnasium's reset with the env's ``np_random``, reseeded only once it succeeded."""
+        seed = self._check_seed(seed)
+        env: Any = self
+        if seed is None:
+            snap, env._np_random = self._reset_core(env.np_random, options)
+        else:
+            rng, np_seed = gym_np_random(seed)
+            snap, env._np_random = self._reset_core(rng, options)
+            env._np_random_seed = np_seed
+        return snap
+
+    def _reset_parallel(self, seed: Any, options: Any) -> GridSnapshot:
+        """PettingZoo's reset with the env's generator; spaces reseeded once it succeeded.
+
+        The generator is the same stream as Gymnasium's ``np_random`` for the same seed, so
+        the single-agent and parallel envs draw the same profile.
+        """
+        seed = self._check_seed(seed)
+        env: Any = self
+        rng = np.random.default_rng(seed) if seed is not None else env._rng
+        snap, env._rng = self._reset_core(rng, options)
+        if seed is not None:
+            for i, agent in enumerate(env.possible_agents):
+                env.action_space(agent).seed(seed + i)
+                env.observation_space(agent).seed(seed + i)
+        return snap
 
     # ------------------------------------------------------------------ step helpers
     def _global_info(self, out: StepOutcome) -> dict[str, Any]:

@@ -258,13 +258,7 @@ class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
         Raises:
             InvalidOptionError: A bad seed or option (nothing changed).
         """
-        seed = self._check_seed(seed)
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        snap, self._rng = self._reset_core(rng, options)
-        if seed is not None:
-            for i, agent in enumerate(self.possible_agents):
-                self.action_spaces[agent].seed(seed + i)
-                self.observation_spaces[agent].seed(seed + i)
+        snap = self._reset_parallel(seed, options)
         task = self.switching
         self._diverged = not snap.converged
         self.agents = list(self.possible_agents)

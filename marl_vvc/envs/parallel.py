@@ -170,15 +170,7 @@ class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
         Raises:
             InvalidOptionError: A bad seed or option; nothing changed.
         """
-        seed = self._check_seed(seed)
-        rng = np.random.default_rng(seed) if seed is not None else self._rng
-        snap, self._rng = self._reset_core(rng, options)
-        if seed is not None:
-            # Same stream as Gymnasium's np_random, so the single-agent wrapper and this env
-            # draw the same profile for the same seed.
-            for i, agent in enumerate(self.possible_agents):
-                self.action_spaces[agent].seed(seed + i)
-                self.observation_spaces[agent].seed(seed + i)
+        snap = self._reset_parallel(seed, options)
         self.agents = list(self.possible_agents)
         info = {"converged": snap.converged, "profile": self.profile_index}
         return self._observations(), {a: dict(info) for a in self.agents}

@@ -142,14 +142,7 @@ class PowerGymEnv(CoreEnv, gym.Env, EzPickle):  # type: ignore[misc]
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Start an episode (see the class docstring for ``options``)."""
-        seed = self._check_seed(seed)
-        checked = self._check_options(options)
-        if seed is None:
-            snap, self._np_random = self._reset_core(self.np_random, checked)
-        else:  # reseed only once the reset succeeded
-            rng, np_seed = gym.utils.seeding.np_random(seed)
-            snap, self._np_random = self._reset_core(rng, checked)
-            self._np_random_seed = np_seed
+        snap = self._reset_gymnasium(seed, options)
         self._started = True
         return self.core.state_vector(), {
             "converged": snap.converged,

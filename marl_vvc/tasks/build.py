@@ -9,6 +9,7 @@ Volt-Var task (:class:`~marl_vvc.tasks.vvc.VvcTask`), ``solar`` the same with PV
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 from marl_vvc.core.capability import GeneratorCapability, StorageCapability
@@ -19,6 +20,7 @@ from marl_vvc.core.grid import GridCore, Task
 from marl_vvc.core.pq_fleets import GeneratorFleet, StorageFleet
 from marl_vvc.errors import CircuitLoadError, ConfigError
 from marl_vvc.systems.config import SystemConfig
+from marl_vvc.systems.elements import GeneratorConfig, StorageConfig
 from marl_vvc.tasks.anm6 import Anm6Task
 from marl_vvc.tasks.capswitch import CapSwitchTask
 from marl_vvc.tasks.profiles import SyntheticProfiles, YearlyProfiles
@@ -152,47 +154,32 @@ def operating_point(
     return status, taps
 
 
+def _limits(unit: GeneratorConfig | StorageConfig) -> dict[str, Any]:
+    """A unit's physical limits (MW, MVAr, MWh) by the names ``from_physical`` takes."""
+    return {f.name: getattr(unit, f.name) for f in fields(unit) if f.name != "name"}
+
+
 def _generators(cfg: SystemConfig, engine: OpenDSSEngine) -> list[Generator]:
+    base = cfg.feeder.base_mva
     return [
         Generator(
             g.name,
             _bus(cfg, engine, f"Generator.{g.name}"),
-            GeneratorCapability.from_physical(
-                base_mva=cfg.feeder.base_mva,
-                p_max=g.p_max,
-                q_max=g.q_max,
-                q_min=g.q_min,
-                p_min=g.p_min,
-                p_plus=g.p_plus,
-                q_plus=g.q_plus,
-                q_minus=g.q_minus,
-            ),
-            cfg.feeder.base_mva,
+            GeneratorCapability.from_physical(base_mva=base, **_limits(g)),
+            base,
         )
         for g in cfg.devices.generators
     ]
 
 
 def _storage(cfg: SystemConfig, engine: OpenDSSEngine) -> list[Storage]:
+    base = cfg.feeder.base_mva
     return [
         Storage(
             u.name,
             _bus(cfg, engine, f"Generator.{u.name}"),
-            StorageCapability.from_physical(
-                base_mva=cfg.feeder.base_mva,
-                p_max=u.p_max,
-                p_min=u.p_min,
-                q_max=u.q_max,
-                q_min=u.q_min,
-                soc_max=u.soc_max,
-                soc_min=u.soc_min,
-                eff=u.eff,
-                p_plus=u.p_plus,
-                p_minus=u.p_minus,
-                q_plus=u.q_plus,
-                q_minus=u.q_minus,
-            ),
-            cfg.feeder.base_mva,
+            StorageCapability.from_physical(base_mva=base, **_limits(u)),
+            base,
         )
         for u in cfg.devices.storage_units
     ]
