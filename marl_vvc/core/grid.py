@@ -243,6 +243,8 @@ class GridCore:
         """
         if self.snapshot is None:
             raise ResetNeededError("call reset() before step()")
+        if controls not in CONTROLS:
+            raise InvalidActionError(f"controls must be one of {CONTROLS}, got {controls!r}")
         eng = self.engine
         self.task.before_step(self)
         if controls == "agents":
@@ -250,8 +252,6 @@ class GridCore:
                 fleet.apply(values[span], eng)
             converged, error = eng.solve(advance=True)
             return self._finish(converged, error)
-        if controls not in CONTROLS:
-            raise InvalidActionError(f"controls must be one of {CONTROLS}, got {controls!r}")
         for fleet, span in self._spans:
             if not fleet.opendss_controlled:
                 fleet.apply(values[span], eng)
