@@ -116,6 +116,7 @@ class GridCore:
         self.step_hours = step_hours
         self.devices: tuple[Device, ...] = tuple(d for f in self.fleets for d in f.devices)
         self.agent_ids = tuple(d.agent_id for d in self.devices)
+        self._id_set = frozenset(self.agent_ids)
         self.fleet = {f.kind: f for f in self.fleets}
         # The joint-vector layout: the only place that knows each fleet's offset.
         bounds = np.cumsum([0, *(len(f.devices) for f in self.fleets)])
@@ -211,9 +212,9 @@ class GridCore:
                 f"{type(actions).__name__}"
             )
         ids = self.agent_ids
-        if len(actions) != len(ids) or any(a not in actions for a in ids):
+        if actions.keys() != self._id_set:
             missing = [a for a in ids if a not in actions]
-            unknown = sorted(str(a) for a in actions if a not in set(ids))
+            unknown = sorted(str(a) for a in actions if a not in self._id_set)
             raise InvalidActionError(
                 f"joint action must hold exactly one action per live agent; missing {missing}, "
                 f"unknown {unknown}"
