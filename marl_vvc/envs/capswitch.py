@@ -372,6 +372,21 @@ class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
         return obs, rewards, terminations, truncations, infos
 
     @property
+    def condition(self) -> dict[str, Any]:
+        """The episode's load condition and initial statuses (``reset`` options that repeat it).
+
+        ``{"profile", "hour", "scale", "initial_status"}``: ``reset(options=env.condition)``
+        starts the same episode again.
+        """
+        c = self.switching.condition
+        return {
+            "profile": c.profile,
+            "hour": c.hour,
+            "scale": c.scale,
+            "initial_status": list(c.status),
+        }
+
+    @property
     def horizon(self) -> int:
         """Most steps of an episode (``max_switches``)."""
         return self.max_switches

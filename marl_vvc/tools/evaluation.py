@@ -247,7 +247,12 @@ def applicable_baselines(env: Any) -> tuple[str, ...]:
     """The baselines that apply to ``env``'s devices: ``dss`` needs capacitors or regulators."""
     agents = getattr(env, "possible_agents", None) or env.agent_ids
     kinds = {env.agent_kind(a) if hasattr(env, "agent_kind") else a.split("_")[0] for a in agents}
-    return tuple(b for b in BASELINES if b != "dss" or kinds & {"capacitor", "regulator"})
+    switching = hasattr(env, "condition")
+    return tuple(
+        b
+        for b in BASELINES
+        if (b != "dss" or kinds & {"capacitor", "regulator"}) and (b != "optimum" or switching)
+    )
 
 
 def baseline_table(
@@ -255,7 +260,7 @@ def baseline_table(
     profiles: Iterable[int] | str | None = HELD_OUT,
     mode: str = "parallel",
     *,
-    policies: Sequence[str] | None = BASELINES,
+    policies: Sequence[str] | None = None,
     seed: int = 0,
     episodes: int = 3,
     max_steps: int | None = None,
