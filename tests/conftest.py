@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -33,3 +36,14 @@ def reference_dir() -> Path:
 def traces_dir() -> Path:
     """PowerGym golden traces."""
     return require(POWERGYM_TRACES)
+
+
+def run_python(code: str, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter (a crash, a leak or RSS noise cannot touch pytest's)."""
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

@@ -14,7 +14,7 @@ import pytest
 
 import marl_vvc
 from marl_vvc.envs.anm6 import ANM6EasyEnv
-from marl_vvc.envs.base import CoreEnv
+from marl_vvc.envs.base import AgentSpaces, CoreEnv
 
 ENV_CLASSES = [marl_vvc.VVCParallelEnv, marl_vvc.PowerGymEnv, ANM6EasyEnv, marl_vvc.CapSwitchEnv]
 
@@ -25,7 +25,7 @@ def _public_callables() -> list[tuple[str, object]]:
         for n in marl_vvc.__all__
         if inspect.isfunction(getattr(marl_vvc, n))
     ]
-    for cls in [*ENV_CLASSES, CoreEnv]:
+    for cls in [*ENV_CLASSES, CoreEnv, AgentSpaces]:
         for name, member in vars(cls).items():
             if name.startswith("_"):
                 continue

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Self, cast
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.utils.seeding import np_random as gym_np_random
 
 from marl_vvc.core.grid import GridCore, Task
@@ -24,6 +25,21 @@ from marl_vvc.tasks.build import build_core
 # Keys any env accepts in reset(options=...) besides its task's: PettingZoo's API test passes
 # {"options": 1}.
 _TOLERATED_OPTIONS = ("options",)
+
+
+class AgentSpaces:
+    """PettingZoo's per-agent space lookups over prebuilt dicts (the same object every call)."""
+
+    observation_spaces: dict[str, spaces.Space]
+    action_spaces: dict[str, spaces.Space]
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        """Observation space of ``agent`` (the same object on every call)."""
+        return self.observation_spaces[agent]
+
+    def action_space(self, agent: str) -> spaces.Space:
+        """Action space of ``agent`` (the same object on every call)."""
+        return self.action_spaces[agent]
 
 
 class CoreEnv:

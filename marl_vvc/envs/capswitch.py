@@ -89,7 +89,7 @@ from pettingzoo import ParallelEnv
 
 from marl_vvc.core.influence import measure_influence, normalise_columns
 from marl_vvc.core.outcome import GridSnapshot, StepOutcome
-from marl_vvc.envs.base import CoreEnv
+from marl_vvc.envs.base import AgentSpaces, CoreEnv
 from marl_vvc.envs.observations import LocalObservations
 from marl_vvc.envs.render import RENDER_MODES, check_render_mode
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
@@ -124,7 +124,7 @@ def capswitch_env(system: str = "123Bus_capswitch", **kwargs: Any) -> CapSwitchE
     return CapSwitchEnv(system, **kwargs)
 
 
-class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
+class CapSwitchEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
     """Capacitor switching sequences on one feeder (PettingZoo parallel API).
 
     See the module documentation for agents, episodes and the reward formula.
@@ -235,14 +235,6 @@ class CapSwitchEnv(CoreEnv, ParallelEnv, EzPickle):
         self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
         self._rng = np.random.default_rng()
         self._diverged = False
-
-    def observation_space(self, agent: str) -> spaces.Space:
-        """Observation space of ``agent`` (the same object on every call)."""
-        return self.observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Space:
-        """``Discrete(2)``: 0 keep, 1 toggle (the same object on every call)."""
-        return self.action_spaces[agent]
 
     # ------------------------------------------------------------------ reset
     def reset(

@@ -60,14 +60,14 @@ from pettingzoo import ParallelEnv
 
 from marl_vvc.core.grid import CONTROLS
 from marl_vvc.core.influence import measure_influence
-from marl_vvc.envs.base import CoreEnv
+from marl_vvc.envs.base import AgentSpaces, CoreEnv
 from marl_vvc.envs.observations import LocalObservations
 from marl_vvc.envs.render import RENDER_MODES
 from marl_vvc.errors import ConfigError, InvalidActionError, ResetNeededError
 from marl_vvc.rewards.splitter import RewardSplitter
 
 
-class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
+class VVCParallelEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
     """Multi-agent Volt-Var control on one OpenDSS feeder (PettingZoo parallel API)."""
 
     metadata = {
@@ -147,14 +147,6 @@ class VVCParallelEnv(CoreEnv, ParallelEnv, EzPickle):
             )
         n = self.task.state_size(core)
         self.state_space = spaces.Box(-np.inf, np.inf, shape=(n,), dtype=np.float32)
-
-    def observation_space(self, agent: str) -> spaces.Space:
-        """Observation space of ``agent`` (the same object on every call)."""
-        return self.observation_spaces[agent]
-
-    def action_space(self, agent: str) -> spaces.Space:
-        """Action space of ``agent`` (the same object on every call)."""
-        return self.action_spaces[agent]
 
     # ------------------------------------------------------------------ API
     def reset(

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import numpy as np
+from conftest import run_python
 
 from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.paths import data_dir
@@ -30,24 +28,13 @@ show voltages
 """
 
 
-def _run(code: str) -> subprocess.CompletedProcess[str]:
-    """Run ``code`` in a fresh interpreter (so a crash or a leak cannot touch this one)."""
-    return subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-
-
 def _solve(eng: OpenDSSEngine) -> np.ndarray:
     assert eng.solve(advance=False) == (True, None)
     return eng.node_vmag_pu().copy()
 
 
 def test_memory_stays_flat_over_300_create_close_cycles() -> None:
-    proc = _run(
+    proc = run_python(
         f"""
         import os
         from marl_vvc.core.engine import OpenDSSEngine

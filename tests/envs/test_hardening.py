@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, run_python
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -217,12 +217,7 @@ def test_thousand_diverging_episodes_leave_memory_flat(tmp_path: Path) -> None:
         "circuit: tiny.dss\ncapacitors: [c1]\nhorizon: 2\n"
         "reward: {power_w: 1, cap_w: 0, reg_w: 0, soc_w: 0, dis_w: 0}\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", _CYCLES, str(tmp_path / "tiny.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    proc = run_python(_CYCLES, str(tmp_path / "tiny.yaml"), timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert float(proc.stdout.split()[-1]) < 5.0  # MB over 1,000 diverging episodes
 

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+from conftest import run_python
 
 
 def test_memory_stays_flat_over_300_env_cycles() -> None:
-    code = textwrap.dedent(
-        """
+    code = """
         import gc, os
         import marl_vvc
 
@@ -32,8 +29,7 @@ def test_memory_stays_flat_over_300_env_cycles() -> None:
         gc.collect()
         print(rss_mb() - start)
         """
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    proc = run_python(code, timeout=600)
     assert proc.returncode == 0, proc.stderr
     growth_mb = float(proc.stdout.split()[-1])
     assert growth_mb < 30.0  # each env kept 1.5-2.2 MB (+433 MB per 300) before the fix
