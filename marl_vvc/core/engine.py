@@ -170,8 +170,7 @@ class OpenDSSEngine:
 
     def element_buses(self, full_name: str) -> tuple[str, ...]:
         """Bus names (node suffixes stripped) that an element connects to."""
-        self._activate(full_name)
-        return tuple(str(b).split(".")[0].lower() for b in self._dss.CktElement.BusNames())
+        return tuple(b.split(".")[0] for b in self.element_bus_specs(full_name))
 
     def element_bus_specs(self, full_name: str) -> tuple[str, ...]:
         """Full bus specifications (with node suffixes) that an element connects to."""
@@ -410,13 +409,14 @@ class OpenDSSEngine:
         p = self._float64_gr()
         return float(p[0]), float(p[1])
 
-    def iterations(self) -> int:
-        """Iterations used by the last solve."""
-        return int(self._dss.Solution.Iterations())
+    def clock(self) -> tuple[int, float]:
+        """The solution clock as (hour, seconds); :meth:`set_clock` puts it back."""
+        return int(self._dss.Solution.Hour()), float(self._dss.Solution.Seconds())
 
-    def hour(self) -> float:
-        """Current solution time in hours."""
-        return float(self._dss.Solution.Hour()) + float(self._dss.Solution.Seconds()) / 3600.0
+    def set_clock(self, clock: tuple[int, float]) -> None:
+        """Set the solution clock without touching the last solution (a what-if's undo)."""
+        self._dss.Solution.Hour(int(clock[0]))
+        self._dss.Solution.Seconds(float(clock[1]))
 
     def system_y(self) -> tuple[np.ndarray, tuple[str, ...]]:
         """Complex system admittance matrix (Siemens) and its node order (lower case)."""

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from marl_vvc.core.checkpoint import Checkpoint
 from marl_vvc.core.devices import Device
 from marl_vvc.core.engine import OpenDSSEngine
 from marl_vvc.core.fleets import Fleet
@@ -264,6 +265,21 @@ class GridCore:
         for fleet in self.fleets:
             fleet.adopt(eng)
         return self._finish(converged, error)
+
+    def trial(self, values: list[Any], *, controls: str = "agents") -> StepOutcome:
+        """What an already validated joint action would score now, without taking it.
+
+        One power flow, then everything is put back (see
+        :class:`~marl_vvc.core.checkpoint.Checkpoint`): counterfactual credit and
+        look-ahead search build on it.
+        """
+        if self.snapshot is None:
+            raise ResetNeededError("call reset() before trial()")
+        saved = Checkpoint.of(self)
+        try:
+            return self.step_validated(values, controls=controls)
+        finally:
+            saved.restore(self)
 
     def _finish(self, converged: bool, error: str | None) -> StepOutcome:
         self.t += 1

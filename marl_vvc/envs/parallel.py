@@ -17,9 +17,11 @@ The global reward is PowerGym's ``p + v + c``. ``reward_mode="split"`` (default)
 agent its own control cost plus an influence-weighted share of every bus's voltage violation
 and of the losses, so the per-agent rewards add up to the global reward;
 ``"shared"`` gives everyone the global reward; ``"local"`` charges each agent its own cost and
-the violations in its own zone. Every agent's ``info`` holds ``global_reward`` and the global
-terms (``loss``, ``voltage``, ``control``, ``failure_penalty``), ``converged``, ``own_cost``,
-``applied`` (the action the agent's device took after projection), the number of buses
+the violations in its own zone; ``"difference"`` gives each agent the global reward minus the
+global reward had it held (one extra power flow per moving agent and step). Every agent's
+``info`` holds ``global_reward`` and the global terms (``loss``, ``voltage``, ``control``,
+``failure_penalty``), ``converged``, ``loss_kw``, ``battery_kwh`` (energy the batteries moved),
+``own_cost``, ``applied`` (the action the agent's device took after projection), the number of buses
 outside the voltage band (``violating_buses`` of ``n_buses``) and ``cost``, the agent's share
 of the step's voltage violations (≥ 0, influence-weighted as in ``split``; the costs of all
 agents add up to the total violation): a constraint signal for safe / constrained RL.
@@ -192,10 +194,12 @@ class VVCParallelEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
             raise InvalidActionError(
                 f"expected a dict agent -> action, got {type(actions).__name__}"
             )
-        out = self._step_core(self.core.validate(actions), self.controls)
+        values = self.core.validate(actions)
+        what_if = self._counterfactuals(values) if self.splitter.mode == "difference" else None
+        out = self._step_core(values, self.controls)
         agents = self.agents
         if out.info["converged"]:
-            shares = self.splitter(out.terms, out.device_costs, out.violation)
+            shares = self.splitter(out.terms, out.device_costs, out.violation, what_if)
         else:
             shares = np.full(len(agents), out.reward / len(agents))
         obs = self._observations()
@@ -213,6 +217,39 @@ class VVCParallelEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
             self.agents = []
         self._render_step()
         return obs, rewards, terminations, truncations, infos
+
+    def _counterfactuals(self, values: list[Any]) -> np.ndarray:
+        """The global reward had each agent held (NaN where it holds anyway).
+
+        One power flow per moving agent.
+        """
+        hold = self.core.hold_values()
+        out = np.full(len(values), np.nan)
+        for i, (value, kept) in enumerate(zip(values, hold, strict=True)):
+            if not np.array_equal(value, kept):
+                joint = [*values[:i], kept, *values[i + 1 :]]
+                out[i] = self.core.trial(joint, controls=self.controls).reward
+        return out
+
+    def what_if(self, actions: dict[str, Any]) -> dict[str, Any]:
+        """What a joint action would score at this step, without taking it.
+
+        One power flow on the env's own engine; afterwards the episode is where it was (the
+        next solve starts from the what-if's voltages, so it agrees to within the power-flow
+        tolerance). Look-ahead baselines and counterfactual credit build on it.
+
+        Returns:
+            The step's global info: ``global_reward``, its terms, ``converged``,
+            ``violating_buses`` and ``n_buses``.
+
+        Raises:
+            ResetNeededError: No episode is running.
+            InvalidActionError: As :meth:`step`; nothing changed.
+        """
+        if not self.agents:
+            raise ResetNeededError("no live agents: call reset() before what_if()")
+        out = self.core.trial(self.core.validate(actions), controls=self.controls)
+        return self._global_info(out)
 
     def hold_actions(self) -> dict[str, Any]:
         """A joint action that keeps every device where it is.

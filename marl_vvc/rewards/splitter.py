@@ -15,6 +15,10 @@ Splitting (``mode``):
 - ``shared``: every agent gets ``R``.
 - ``local``: ``r_i = −(C_i + Σ_{b in zone(i)} viol_b)``, the zone being the buses where agent
   ``i`` has the largest weight.
+- ``difference``: ``r_i = R(a) − R(a with agent i holding)``, exact counterfactual credit
+  (Wolpert & Tumer's difference reward): the env scores each moving agent's counterfactual with
+  one extra power flow per step (:meth:`~marl_vvc.core.grid.GridCore.trial`); an agent that
+  holds gets 0. The rewards do not add up to ``R``.
 
 ``local_ratio`` blends any mode with the shared reward: ``(1 − ρ)·R + ρ·r_i``.
 """
@@ -26,7 +30,7 @@ import numpy as np
 from marl_vvc.core.outcome import RewardTerms
 from marl_vvc.errors import ConfigError
 
-REWARD_MODES = ("split", "shared", "local")
+REWARD_MODES = ("split", "shared", "local", "difference")
 
 
 class RewardSplitter:
@@ -35,7 +39,7 @@ class RewardSplitter:
     Args:
         bus_weights: ``(n_agents, n_buses)`` non-negative, columns summing to 1.
         loss_weights: ``(n_agents,)`` non-negative, summing to 1.
-        mode: ``split``, ``shared`` or ``local``.
+        mode: One of :data:`REWARD_MODES`.
         local_ratio: Blend with the shared reward (0 = fully shared, 1 = fully ``mode``).
 
     Raises:
@@ -67,11 +71,27 @@ class RewardSplitter:
         self.zone_mask = (zone[None, :] == np.arange(bus_weights.shape[0])[:, None]).astype(float)
 
     def __call__(
-        self, terms: RewardTerms, device_costs: np.ndarray, violation: np.ndarray
+        self,
+        terms: RewardTerms,
+        device_costs: np.ndarray,
+        violation: np.ndarray,
+        counterfactual: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Per-agent rewards for one step, in device order."""
+        """Per-agent rewards for one step, in device order.
+
+        Args:
+            terms: The step's global reward terms.
+            device_costs: Each device's own control cost.
+            violation: Each bus's voltage violation.
+            counterfactual: ``difference`` mode: the global reward had each agent held
+                (NaN where the agent did hold).
+        """
         total = terms.reward
-        if self.mode == "shared":
+        if self.mode == "difference":
+            if counterfactual is None:
+                raise ConfigError("the difference reward needs the counterfactual rewards")
+            own = np.where(np.isnan(counterfactual), 0.0, total - counterfactual)
+        elif self.mode == "shared":
             own = np.full(len(device_costs), total)
         elif self.mode == "split":
             own = -(device_costs + self.bus_weights @ violation - self.loss_weights * terms.loss)

@@ -74,7 +74,7 @@ def test_profiles_longer_than_262k_points_resize_without_crashing() -> None:
             eng.set_load_profiles(profile, 3600.0)
             eng.rewind(npts - 1)
             converged, _ = eng.solve(advance=False)
-            out.append([converged, eng.hour(), eng.node_vmag_pu().tolist()])
+            out.append([converged, list(eng.clock()), eng.node_vmag_pu().tolist()])
         print(json.dumps(out))
         """
     )

@@ -55,3 +55,13 @@ def test_bad_arguments(kwargs: dict, match: str) -> None:
     args = {"bus_weights": BUS_W, "loss_weights": LOSS_W, **kwargs}
     with pytest.raises(ConfigError, match=match):
         RewardSplitter(**args)
+
+
+def test_difference_mode_is_reward_minus_counterfactual() -> None:
+    c, v = np.array([1.0, 0.0]), np.array([0.1, 0.2, 0.4])
+    terms = _terms(c, v, -2.0)
+    splitter = RewardSplitter(BUS_W, LOSS_W, "difference")
+    shares = splitter(terms, c, v, np.array([terms.reward - 0.25, np.nan]))
+    np.testing.assert_allclose(shares, [0.25, 0.0])  # the holding agent gets no credit
+    with pytest.raises(ConfigError, match="counterfactual"):
+        splitter(terms, c, v)
