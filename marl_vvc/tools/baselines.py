@@ -7,6 +7,8 @@
 - ``dss``: an env built with ``controls="opendss"`` stepping hold actions: OpenDSS's
   RegControl/CapControl move taps and capacitors during the solve (PowerGym's dss mode), the
   env reports what they did in ``info["applied"]``;
+- ``oracle``: the one-step look-ahead oracle of :mod:`marl_vvc.tools.lookahead` (parallel
+  envs): coordinate descent over device settings with the step's true loads;
 - ``optimum`` (capacitor switching): the exhaustive optimum. At the episode's first step it
   tries all ``2^n`` capacitor statuses at the episode's load condition (one power flow each,
   on a copy of the env: ``reset(options=env.condition | {"initial_status": s})``), toggles
@@ -22,13 +24,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from marl_vvc.errors import ConfigError
+from marl_vvc.tools.lookahead import oracle_policy
 from marl_vvc.tools.rollout import Policy, is_parallel
 
-BASELINES = ("random", "hold", "dss", "optimum")
+BASELINES = ("random", "hold", "dss", "oracle", "optimum")
 DESCRIPTIONS = {
     "random": "random actions (each action space sampled, seeded)",
     "hold": "no device moves after reset (batteries idle)",
     "dss": "OpenDSS's RegControl/CapControl act (batteries idle)",
+    "oracle": "one-step look-ahead: coordinate descent over settings with power flows",
     "optimum": "capacitor switching: the best of all 2^n capacitor statuses (exhaustive)",
 }
 
@@ -91,6 +95,8 @@ def baseline(name: str, seed: int = 0) -> Baseline:
         return Baseline(name, hold_policy)
     if name == "dss":
         return Baseline(name, hold_policy, {"controls": "opendss"})
+    if name == "oracle":
+        return Baseline(name, oracle_policy())
     if name == "optimum":
         return Baseline(name, optimum_policy())
     raise ConfigError(f"unknown baseline {name!r}; choose from {BASELINES}")

@@ -176,6 +176,7 @@ def score(
     episodes: int = 3,
     max_steps: int | None = None,
     progress: bool = False,
+    gamma: float | None = None,
 ) -> dict[str, Any]:
     """Score ``policy_fn`` on an env that is already built (see :func:`evaluate`)."""
     plan = episode_plan(env, profiles, episodes, seed)
@@ -186,7 +187,9 @@ def score(
             bar.update(1)
 
         rows = [
-            rollout(env, policy_fn, seed=s, options=o, max_steps=budget, on_step=tick).summary()
+            rollout(env, policy_fn, seed=s, options=o, max_steps=budget, on_step=tick).summary(
+                gamma
+            )
             for s, o in plan
         ]
     return summarise(name, mode, rows)
@@ -203,6 +206,7 @@ def evaluate(
     episodes: int = 3,
     max_steps: int | None = None,
     progress: bool = False,
+    gamma: float | None = None,
     **env_kwargs: Any,
 ) -> dict[str, Any]:
     """Run ``policy_fn`` for one episode per profile and average the returns.
@@ -219,6 +223,7 @@ def evaluate(
         max_steps: Step budget per episode (default: the env's horizon, or 96 steps on
             envs that report none).
         progress: Show a progress bar on stderr.
+        gamma: Also report ``discounted_return`` with this discount (Gym-ANM: 0.995).
         **env_kwargs: Passed to the environment (must match what the policy was trained on).
 
     Returns:
@@ -238,21 +243,26 @@ def evaluate(
             episodes=episodes,
             max_steps=max_steps,
             progress=progress,
+            gamma=gamma,
         )
     finally:
         env.close()
 
 
 def applicable_baselines(env: Any) -> tuple[str, ...]:
-    """The baselines that apply to ``env``'s devices: ``dss`` needs capacitors or regulators."""
+    """The baselines that apply to ``env``.
+
+    ``dss`` needs capacitors or regulators, ``oracle`` the parallel env's ``what_if``,
+    ``optimum`` a capacitor switching env.
+    """
     agents = getattr(env, "possible_agents", None) or env.agent_ids
     kinds = {env.agent_kind(a) if hasattr(env, "agent_kind") else a.split("_")[0] for a in agents}
-    switching = hasattr(env, "condition")
-    return tuple(
-        b
-        for b in BASELINES
-        if (b != "dss" or kinds & {"capacitor", "regulator"}) and (b != "optimum" or switching)
-    )
+    needs = {
+        "dss": bool(kinds & {"capacitor", "regulator"}),
+        "optimum": hasattr(env, "condition"),
+        "oracle": hasattr(env, "what_if"),
+    }
+    return tuple(b for b in BASELINES if needs.get(b, True))
 
 
 def baseline_table(
@@ -265,6 +275,7 @@ def baseline_table(
     episodes: int = 3,
     max_steps: int | None = None,
     progress: bool = False,
+    gamma: float | None = None,
     **env_kwargs: Any,
 ) -> dict[str, dict[str, Any]]:
     """Score the reference policies on ``profiles`` (same days and seeds as :func:`evaluate`).
@@ -282,6 +293,7 @@ def baseline_table(
         episodes: Episodes on systems without load profiles.
         max_steps: Step budget per episode (see :func:`evaluate`).
         progress: Show a progress bar on stderr.
+        gamma: Also report ``discounted_return`` with this discount.
         **env_kwargs: Passed to the environment.
 
     Returns:
@@ -296,6 +308,7 @@ def baseline_table(
         "episodes": episodes,
         "max_steps": max_steps,
         "progress": progress,
+        "gamma": gamma,
     }
     table = {}
     try:

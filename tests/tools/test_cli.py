@@ -149,10 +149,14 @@ def test_fetch_without_network_explains_what_to_do(tmp_path, monkeypatch, capsys
 def test_eval_prints_the_baseline_table(capsys) -> None:
     assert main(["eval", "--env", "13Bus", "--profiles", "300:303", "--json", "--quiet"]) == 0
     rows = {r["policy"]: r for r in _rows(capsys.readouterr().out)}  # one line per policy
-    assert list(rows) == ["random", "hold", "dss"]
+    assert list(rows) == ["random", "hold", "dss", "oracle"]
     assert rows["dss"]["return"] > rows["hold"]["return"] > rows["random"]["return"]
+    assert rows["oracle"]["return"] > rows["hold"]["return"]
+    assert rows["dss"]["controllable_rate"] > rows["hold"]["controllable_rate"]
+    assert rows["random"]["tap_steps"] > rows["dss"]["tap_steps"] > rows["hold"]["tap_steps"] == 0
     for row in rows.values():
         assert row["n"] == 3 and row["diverged"] == 0 and row["converged"]
+        assert row["loss_kw"] > 0 and 0 <= row["controllable_rate"] <= 1
         assert row["return"] == pytest.approx(sum(row[k] for k in PARTS))
         assert [e["profile"] for e in row["episodes"]] == [300, 301, 302]
     assert main(["eval", "--profiles", "300:303", "--quiet"]) == 0
