@@ -230,8 +230,18 @@ class CoreEnv:
             "failure_penalty": terms.penalty,
             "violating_buses": int(np.count_nonzero(out.violation)),
             "n_buses": len(out.violation),
+            "loss_kw": out.snapshot.losses_kw,
+            **self._battery_energy(),
             **out.info,
         }
+
+    def _battery_energy(self) -> dict[str, float]:
+        """``battery_kwh``: energy the batteries moved in the step (charge plus discharge)."""
+        fleet = self.core.fleet.get("battery")
+        if fleet is None or not fleet.devices:
+            return {}
+        kw = np.asarray(getattr(fleet, "kw", ()), dtype=float)
+        return {"battery_kwh": float(np.abs(kw).sum()) * self.core.step_hours}
 
     def _state(self) -> np.ndarray:
         if self._closed:

@@ -143,15 +143,28 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Score a trained policy (or only the baselines) on held-out load profiles."""
     from marl_vvc.tools.evaluation import baseline_table, evaluate, load_policy
+    from marl_vvc.tools.runner import exported_policy
 
     system, kwargs = _target(args)
     label, rows = args.env, {}
-    common = {"episodes": args.episodes, "max_steps": args.steps, "progress": not args.quiet}
-    if args.checkpoint:
-        loaded = load_policy(args.checkpoint, algo=args.algo)
+    common = {
+        "episodes": args.episodes,
+        "max_steps": args.steps,
+        "progress": not args.quiet,
+        "gamma": args.gamma,
+    }
+    if args.checkpoint and args.policy:
+        raise ConfigError("give --checkpoint or --policy, not both")
+    if args.checkpoint or args.policy:
+        if args.checkpoint:
+            loaded, name = load_policy(args.checkpoint, algo=args.algo), args.algo
+        else:
+            loaded, name = exported_policy(args.policy, system), "pretrained"
+            if system != loaded.system:
+                raise ConfigError(f"the policy was trained on {loaded.system}, not {system}")
         system, kwargs, label = loaded.system, {**loaded.env_kwargs, **kwargs}, loaded.system
-        rows[args.algo] = evaluate(
-            loaded.policy_fn, system, args.profiles, loaded.mode, name=args.algo, **common, **kwargs
+        rows[name] = evaluate(
+            loaded.policy_fn, system, args.profiles, loaded.mode, name=name, **common, **kwargs
         )
     policies = args.baselines or None  # None: those that apply to the system
     rows.update(baseline_table(system, args.profiles, policies=policies, **common, **kwargs))
@@ -260,9 +273,9 @@ def _add_run(sub: Any) -> None:
     )
     p.add_argument(
         "--policy",
-        choices=BASELINES,
         default=None,
-        help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items()) + " (default random)",
+        help="; ".join(f"{k}: {v}" for k, v in DESCRIPTIONS.items())
+        + "; pretrained: the policy shipped for the system; or an export folder (default random)",
     )
     p.add_argument("--episodes", type=int, default=3)
     _rollout_options(p)
@@ -289,6 +302,18 @@ def _add_eval(sub: Any) -> None:
     )
     p.add_argument("--checkpoint", default=None, help="a checkpoint of examples/train_*.py")
     p.add_argument("--algo", choices=("rllib", "sb3"), default="rllib")
+    p.add_argument(
+        "--policy",
+        default=None,
+        help="pretrained: the policy shipped for the system; or an export folder "
+        "(policy.json + weights.npz)",
+    )
+    p.add_argument(
+        "--gamma",
+        type=float,
+        default=None,
+        help="also report the discounted return (Gym-ANM's protocol: 0.995, --steps 3000)",
+    )
     _rollout_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per policy and line")
     p.set_defaults(func=cmd_eval)

@@ -35,6 +35,10 @@ PENALTY_KEY = "failure_penalty"
 #: Step budget of the tools on envs that report no horizon (ANM6Easy's single-agent env,
 #: switching sequences that end by themselves).
 ENDLESS_STEPS = 96
+#: Step-info numbers an episode row reports when the env gives them: mean losses (kW),
+#: battery energy moved (kWh, summed), capacitor switching's loss reduction (summed; it
+#: telescopes to ``(P(0) − P(end)) / P(0)``).
+EXTRAS = {"loss_kw": "mean", "battery_kwh": "sum", "loss_reduction": "sum"}
 
 
 def is_parallel(env: Any) -> bool:
@@ -56,6 +60,7 @@ class StepRecord:
     n_buses: int
     applied: Mapping[str, Any]  # agent -> action the device applied, in its action space
     agent_rewards: Mapping[str, float]  # agent -> reward (parallel envs; empty otherwise)
+    extras: Mapping[str, float] = field(default_factory=dict)  # EXTRAS the info carried
 
 
 @dataclass
@@ -92,9 +97,40 @@ class Episode:
         shares = [s.violating_buses / s.n_buses for s in self.steps if s.n_buses]
         return float(np.mean(shares)) if shares else 0.0
 
-    def summary(self) -> dict[str, Any]:
-        """Every number of an episode row: profile, steps, totals, convergence, violations."""
-        return {
+    def controllable_rate(self) -> float:
+        """Share of steps with every bus inside the voltage band (MAPDN's metric)."""
+        if not self.steps:
+            return 0.0
+        return float(np.mean([s.violating_buses == 0 for s in self.steps]))
+
+    def discounted_return(self, gamma: float) -> float:
+        """``Σ_t γ^t r_t`` (Gym-ANM's criterion, with ``γ = 0.995``)."""
+        rewards = self.series("reward")
+        return float(np.sum(rewards * gamma ** np.arange(len(rewards))))
+
+    def operations(self) -> dict[str, float]:
+        """Tap steps moved by the regulators and capacitor switchings over the episode."""
+        taps = switches = 0.0
+        last = dict(self.start)
+        for s in self.steps:
+            for agent, action in s.applied.items():
+                before = last.get(agent)
+                last[agent] = action
+                if before is None or np.ndim(action) != 0:
+                    continue
+                if agent.startswith("regulator_"):
+                    taps += abs(int(action) - int(before))
+                elif agent.startswith("capacitor_"):
+                    switches += int(action) != int(before)
+        return {"tap_steps": taps, "cap_switches": switches}
+
+    def summary(self, gamma: float | None = None) -> dict[str, Any]:
+        """Every number of an episode row.
+
+        Profile, steps, totals, convergence, violations, device operations, the
+        :data:`EXTRAS` the env reports and, with ``gamma``, the discounted return.
+        """
+        out = {
             "profile": self.profile,
             "seed": self.seed,
             "steps": len(self.steps),
@@ -102,7 +138,16 @@ class Episode:
             "converged": self.converged,
             "diverged": int(self.diverged),
             "violation_rate": self.violation_rate(),
+            "controllable_rate": self.controllable_rate(),
+            **self.operations(),
         }
+        for key, how in EXTRAS.items():
+            values = [s.extras[key] for s in self.steps if key in s.extras]
+            if values:
+                out[key] = float(np.mean(values) if how == "mean" else np.sum(values))
+        if gamma is not None:
+            out["discounted_return"] = self.discounted_return(gamma)
+        return out
 
 
 def _num(info: Mapping[str, Any], key: str) -> Any:
@@ -129,6 +174,7 @@ def _record(
         n_buses=int(_num(info, "n_buses")),
         applied=applied,
         agent_rewards=agent_rewards,
+        extras={k: float(info[k]) for k in EXTRAS if k in info},
     )
 
 

@@ -9,7 +9,31 @@ from marl_vvc.tools.baselines import BASELINES, baseline
 from marl_vvc.tools.rollout import progress_bar, rollout, step_budget
 
 MODES = ("single", "parallel", "episodic")
-POLICIES = BASELINES
+#: ``pretrained``: the torch-free export shipped for the system (:mod:`marl_vvc.tools.export`).
+POLICIES = (*BASELINES, "pretrained")
+
+
+def exported_policy(spec: str, system: str | None) -> Any:
+    """The exported policy ``spec`` names.
+
+    ``pretrained`` is the one shipped for ``system``; anything else must be an export folder
+    (``policy.json`` + ``weights.npz``).
+
+    Raises:
+        ConfigError: No shipped export for the system, or a bad folder.
+    """
+    from pathlib import Path
+
+    from marl_vvc.tools.export import load_exported, pretrained_path
+
+    if spec == "pretrained":
+        return load_exported(pretrained_path(str(system)))
+    if not (Path(spec) / "policy.json").is_file():
+        raise ConfigError(
+            f"--policy {spec!r}: expected a baseline {BASELINES}, 'pretrained' or an export "
+            "folder holding policy.json"
+        )
+    return load_exported(spec)
 
 
 def make_run_env(system: str | None, mode: str, **env_kwargs: Any) -> Any:
@@ -46,8 +70,9 @@ def run_episodes(
         system: System name, YAML system file or OpenDSS master file (``circuit=``).
         mode: ``single`` (Gymnasium env, random profiles), ``parallel`` (PettingZoo, one
             agent per device) or ``episodic`` (Gymnasium env over profiles 0, 1, 2, …).
-        policy: ``random``, ``hold`` (no device moves after reset) or ``dss`` (OpenDSS's own
-            RegControl/CapControl act, batteries idle; scored with the same reward).
+        policy: A baseline (``random``, ``hold``, ``dss``, ``oracle``, ``optimum``, …; see
+            :mod:`marl_vvc.tools.baselines`), ``pretrained`` (the export shipped for the
+            system, in the mode it was trained in) or an export folder.
         episodes: Number of episodes.
         seed: Episode ``i`` is reset with ``seed + i``; seeds the random policy too.
         max_steps: Step budget per episode (default: the env's horizon; 96 steps on systems
@@ -61,8 +86,17 @@ def run_episodes(
         ``loss``, ``voltage``, ``control``, ``penalty``, ``converged``, ``diverged``,
         ``violation_rate``).
     """
-    chosen = baseline(policy, seed)
-    env = make_run_env(system, mode, **{**env_kwargs, **chosen.env_kwargs})
+    if policy in BASELINES:
+        chosen = baseline(policy, seed)
+        act, extra = chosen.policy, chosen.env_kwargs
+    else:
+        loaded = exported_policy(policy, system)
+        if system != loaded.system:
+            raise ConfigError(f"the policy was trained on {loaded.system}, not {system}")
+        act, extra = loaded.policy_fn, loaded.env_kwargs
+        if not (mode == "episodic" and loaded.mode == "single"):
+            mode = loaded.mode  # the front door the policy acts through
+    env = make_run_env(system, mode, **{**env_kwargs, **extra})
     count = env.num_profiles
     if mode == "episodic" and count is None:
         env.close()
@@ -75,7 +109,7 @@ def run_episodes(
                 options = {"profile": ep % count} if mode == "episodic" else None
                 episode = rollout(
                     env,
-                    chosen.policy,
+                    act,
                     seed=seed + ep,
                     options=options,
                     max_steps=budget,

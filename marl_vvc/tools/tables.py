@@ -16,6 +16,16 @@ import numpy as np
 #: Summed over an episode, averaged over episodes; ``return`` is the sum of the four parts.
 COMPONENTS = ("return", "loss", "voltage", "control", "penalty")
 _WIDTHS = (10, 9, 9, 9, 9)
+#: Episode numbers averaged into the policy row when every episode has them.
+OPTIONAL = (
+    "controllable_rate",
+    "tap_steps",
+    "cap_switches",
+    "loss_kw",
+    "battery_kwh",
+    "loss_reduction",
+    "discounted_return",
+)
 
 
 def summarise(name: str, mode: str, episodes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -23,11 +33,15 @@ def summarise(name: str, mode: str, episodes: Sequence[Mapping[str, Any]]) -> di
 
     Returns:
         ``{"policy", "mode", "n", "return", "loss", "voltage", "control", "penalty",
-        "return_std", "violation_rate", "converged", "diverged", "episodes"}``.
+        "return_std", "violation_rate", "converged", "diverged", "episodes"}`` and those of
+        :data:`OPTIONAL` every episode row has.
     """
     out: dict[str, Any] = {"policy": name, "mode": mode, "n": len(episodes)}
     for key in (*COMPONENTS, "violation_rate"):
         out[key] = float(np.mean([e[key] for e in episodes])) if episodes else float("nan")
+    for key in OPTIONAL:
+        if episodes and all(key in e for e in episodes):
+            out[key] = float(np.mean([e[key] for e in episodes]))
     out["return_std"] = float(np.std([e["return"] for e in episodes])) if episodes else 0.0
     out["converged"] = all(e["converged"] for e in episodes)
     out["diverged"] = sum(int(e["diverged"]) for e in episodes)

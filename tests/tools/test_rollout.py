@@ -101,3 +101,27 @@ def test_parallel_and_single_env_score_hold_alike() -> None:
     taps = {k: v for k, v in a.start.items() if par.agent_kind(k) == "regulator"}
     assert all(int(a.steps[-1].applied[k]) == int(v) for k, v in taps.items())
     assert dict(b.steps[0].applied).keys() == set(par.possible_agents)
+
+
+def test_operations_rates_extras_and_discount_on_a_real_feeder() -> None:
+    env = marl_vvc.parallel_env("13Bus")
+
+    def policy(obs: Any, env: Any) -> dict[str, Any]:
+        calls.append(1)
+        joint = env.hold_actions()
+        joint["regulator_reg1"] = 32 - len(calls)  # one tap step down per step
+        joint["capacitor_cap1"] = 0  # switched off once (it starts on)
+        joint["battery_batt1"] = 20  # discharges every step
+        return joint
+
+    calls: list[int] = []
+    episode = rollout(env, policy, seed=0, options={"profile": 300}, max_steps=4)
+    row = episode.summary(gamma=0.5)
+    assert row["tap_steps"] == 4 and row["cap_switches"] == 1
+    viol = episode.series("violating_buses")
+    assert row["controllable_rate"] == pytest.approx(np.mean(viol == 0))
+    rewards = episode.series("reward")
+    assert row["discounted_return"] == pytest.approx(sum(r * 0.5**t for t, r in enumerate(rewards)))
+    assert row["loss_kw"] > 0 and row["battery_kwh"] > 0
+    assert "loss_reduction" not in row  # only capacitor switching reports it
+    env.close()
