@@ -210,6 +210,7 @@ def train(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
         "system": args.env,
         "profile_pool": TRAIN_POOL,
         "obs_transform": args.obs_transform,
+        "reward_mode": args.reward_mode,
     }
     check_final_step(env_config)
     register_env(ENV_NAME, env_creator)
@@ -261,6 +262,7 @@ def train(args: argparse.Namespace) -> tuple[Path, dict[str, Any]]:
         train_seconds=round(wall, 1),
         profile_pool=list(TRAIN_POOL),
         obs_transform=args.obs_transform,
+        reward_mode=args.reward_mode,
     )
     (Path(args.checkpoint_dir) / "history.json").write_text(json.dumps(history))
     return ckpt, {"iterations": it, "env_steps": steps, "seconds": wall}
@@ -288,6 +290,7 @@ def main() -> None:
     parser.add_argument("--entropy", type=float, default=0.003)
     parser.add_argument("--hidden", type=int, default=64, help="units of the two hidden layers")
     parser.add_argument("--report-every", type=int, default=5)
+    parser.add_argument("--reward-mode", default="split", help="split, shared, local or difference")
     parser.add_argument("--torch-threads", type=int, default=1, help="learner threads")
     parser.add_argument(
         "--obs-transform",
