@@ -1,7 +1,8 @@
 """The learning benchmark as one Ray Tune experiment: system × algorithm × reward mode × seed.
 
 Every trial trains multi-agent PPO (RLlib, new API stack) on load profiles 0..299 for a fixed
-time budget, with one module per device kind (parameter sharing within a kind):
+budget of env steps (``--step-budget``; ``--time-budget`` caps the seconds), with one module
+per device kind (parameter sharing within a kind):
 
 - ``ippo``: independent PPO, each module's critic sees the agent's own observation;
 - ``mappo``: the critic also sees the env's global ``state()`` (centralised training,
@@ -21,7 +22,8 @@ for ``--trial-cpus`` CPUs) and locally on 2 CPUs (two trials at a time).
 Smoke run (about a minute)::
 
     python examples/benchmark.py --systems 13Bus --reward-modes split --seeds 0 \\
-        --time-budget 20 --eval-profiles 300:302 --curve-profiles 0:2 --out /tmp/bench
+        --step-budget 2000 --train-batch 960 --minibatch 240 --eval-profiles 300:302 \\
+        --curve-profiles 0:2 --curve-every 1 --out /tmp/bench
 
 The shipped runs: see ``docs/benchmark.md`` for each exact command.
 """
@@ -147,7 +149,8 @@ def greedy_score(algo: Any, config: dict[str, Any], profiles: str, seed: int) ->
 
 
 def trainable(config: dict[str, Any]) -> None:
-    """One trial: train for ``time_budget`` seconds, then save and score on held-out days."""
+    """One trial: train for ``step_budget`` env steps (at most ``time_budget`` seconds), then
+    save and score on held-out days."""
     import torch
 
     torch.set_num_threads(1)
@@ -160,7 +163,7 @@ def trainable(config: dict[str, Any]) -> None:
             it += 1
             steps = int(result.get("num_env_steps_sampled_lifetime", 0))
             elapsed = time.perf_counter() - t0
-            done = elapsed >= config["time_budget"]
+            done = elapsed >= config["time_budget"] or steps >= config["step_budget"]
             metrics = {"iteration": it, "env_steps": steps, "seconds": elapsed}
             if it % config["curve_every"] == 0 or done:
                 row = greedy_score(algo, config, config["curve_profiles"], 0)
@@ -204,7 +207,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--algos", default="ippo", help=f"comma-separated, of {ALGOS}")
     p.add_argument("--reward-modes", default="split", help="comma-separated reward modes")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds")
-    p.add_argument("--time-budget", type=float, default=1200.0, help="seconds per trial")
+    p.add_argument("--step-budget", type=int, default=300_000, help="env steps per trial")
+    p.add_argument("--time-budget", type=float, default=3600.0, help="seconds cap per trial")
     p.add_argument("--trial-cpus", type=float, default=1.0, help="CPUs Tune gives a trial")
     p.add_argument("--cpus", type=int, default=2, help="local Ray CPUs (without RAY_ADDRESS)")
     p.add_argument("--eval-profiles", default="300:365", help="held-out profiles")
@@ -227,6 +231,7 @@ def grid(args: argparse.Namespace) -> dict[str, Any]:
     """Tune's parameter space: the grid axes plus the fixed settings."""
     split = [s.strip() for s in args.systems.split(",")], args.algos.split(",")
     fixed = {k: getattr(args, k) for k in ("time_budget", "eval_profiles", "curve_profiles")}
+    fixed["step_budget"] = args.step_budget
     fixed.update({k: getattr(args, k) for k in ("curve_every", "envs", "train_batch")})
     fixed.update({k: getattr(args, k) for k in ("minibatch", "epochs", "lr", "gamma")})
     fixed.update({"entropy": args.entropy, "hidden": args.hidden, "out_runs": args.runs})
@@ -272,7 +277,7 @@ def plot_curves(rows: list[dict[str, Any]], out: Path) -> None:
             ax.plot(steps, ret, label=f"{r['algo']} {r['reward_mode']} s{r['seed']}")
         ax.set_xlabel("env steps")
         ax.set_ylabel("greedy return per day (training days)")
-        ax.set_title(f"{system}: learning curves at equal wall-clock budget")
+        ax.set_title(f"{system}: learning curves at an equal env-step budget")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / f"curves_{system}.png", dpi=110)
@@ -298,7 +303,8 @@ def main() -> None:
             print(f"trial failed: {res.error}", flush=True)
             continue
         cfg, m = res.config, res.metrics
-        row = {k: cfg[k] for k in ("system", "algo", "reward_mode", "seed", "time_budget")}
+        keys = ("system", "algo", "reward_mode", "seed", "step_budget", "time_budget")
+        row = {k: cfg[k] for k in keys}
         row.update({k: m[k] for k in m if k.startswith("heldout_")})
         row.update({k: m[k] for k in ("env_steps", "seconds", "iteration", "checkpoint_path")})
         row["curve"] = m["curve"]

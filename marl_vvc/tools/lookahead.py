@@ -9,8 +9,10 @@ tap move whose cost pays back over those steps is taken. ``hold_steps=1`` is the
 myopic step reward, which never pays for a tap travel that only pays back later.
 
 1. start from the hold action (every device where it is);
-2. for each agent in turn, try its candidate actions with the others fixed and keep the best;
-   then move every agent of one kind together by the same step (:func:`group_moves`);
+2. move every agent of one kind together by the same step (:func:`group_moves`) and keep the
+   best; then, for each agent in turn, try its candidate actions with the others fixed (a
+   bank's taps come first: switching capacitors off is the myopic answer to the start's
+   over-voltage that the taps fix better);
 3. repeat for ``sweeps`` sweeps or until a sweep improves nothing.
 
 The step is then taken for real and scored with the env's true reward.
@@ -112,6 +114,10 @@ def oracle_policy(
         best = objective(env.what_if(joint), hold_steps)
         for _ in range(sweeps):
             improved = False
+            for trial in list(group_moves(env, joint, reach)):
+                reward = objective(env.what_if(trial), hold_steps)
+                if reward > best:
+                    best, joint, improved = reward, trial, True
             for agent in env.agents:
                 for action in candidates(
                     env.action_space(agent),
@@ -124,10 +130,6 @@ def oracle_policy(
                     reward = objective(env.what_if(trial), hold_steps)
                     if reward > best:
                         best, joint, improved = reward, trial, True
-            for trial in list(group_moves(env, joint, reach)):
-                reward = objective(env.what_if(trial), hold_steps)
-                if reward > best:
-                    best, joint, improved = reward, trial, True
             if not improved:
                 break
         return joint
