@@ -39,10 +39,15 @@ from marl_vvc.tools.rollout import Policy, is_parallel
 ORACLE_SEARCH = {"sweeps": 2, "reach": 4, "box_points": 5, "hold_steps": 6}
 
 
-def objective(info: Mapping[str, Any], hold_steps: int) -> float:
-    """The step's control cost plus ``hold_steps`` times its operating terms."""
-    control = float(info["control"])
-    return control + hold_steps * (float(info["global_reward"]) - control)
+def objective(info: Mapping[str, Any], hold_steps: int, voltage_weight: float = 1.0) -> float:
+    """The step's control cost plus ``hold_steps`` times its operating terms.
+
+    The operating terms are the losses, the penalty and ``voltage_weight`` times the voltage
+    term.
+    """
+    control, voltage = float(info["control"]), float(info["voltage"])
+    operating = float(info["global_reward"]) - control + (voltage_weight - 1.0) * voltage
+    return control + hold_steps * operating
 
 
 def candidates(
@@ -96,26 +101,32 @@ def oracle_policy(
     reach: int = ORACLE_SEARCH["reach"],
     box_points: int = ORACLE_SEARCH["box_points"],
     hold_steps: int = ORACLE_SEARCH["hold_steps"],
+    voltage_weight: float = 1.0,
 ) -> Policy:
     """The one-step look-ahead oracle (see the module documentation).
+
+    ``voltage_weight > 1`` makes it avoid voltage violations more than the reward asks
+    (a teacher for policies that must not violate more often than OpenDSS's controllers).
 
     Raises:
         ConfigError: Bad search settings, or an env without ``what_if`` (the single-agent and
             capacitor switching envs: score the oracle on the parallel env).
     """
-    if min(sweeps, reach, hold_steps) < 1 or box_points < 2:
-        raise ConfigError("oracle search: sweeps, reach, hold_steps >= 1, box_points >= 2")
+    if min(sweeps, reach, hold_steps) < 1 or box_points < 2 or voltage_weight < 1.0:
+        raise ConfigError(
+            "oracle search: sweeps, reach, hold_steps >= 1, box_points >= 2, voltage_weight >= 1"
+        )
 
     def act(obs: Any, env: Any) -> dict[str, Any]:
         if not is_parallel(env) or not hasattr(env, "what_if"):
             raise ConfigError("the oracle runs on the parallel env (it needs env.what_if)")
         hold = env.hold_actions()
         joint = {a: hold[a] for a in env.agents}
-        best = objective(env.what_if(joint), hold_steps)
+        best = objective(env.what_if(joint), hold_steps, voltage_weight)
         for _ in range(sweeps):
             improved = False
             for trial in list(group_moves(env, joint, reach)):
-                reward = objective(env.what_if(trial), hold_steps)
+                reward = objective(env.what_if(trial), hold_steps, voltage_weight)
                 if reward > best:
                     best, joint, improved = reward, trial, True
             for agent in env.agents:
@@ -127,7 +138,7 @@ def oracle_policy(
                     mask=_mask(obs, agent),
                 ):
                     trial = {**joint, agent: action}
-                    reward = objective(env.what_if(trial), hold_steps)
+                    reward = objective(env.what_if(trial), hold_steps, voltage_weight)
                     if reward > best:
                         best, joint, improved = reward, trial, True
             if not improved:
