@@ -1,0 +1,46 @@
+"""DAgger distillation of the oracle end to end on a tiny budget (subprocess, see
+``test_training.py``): checkpoint, torch-free export, and the export acting like the modules."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from marl_vvc.tools.evaluation import evaluate
+from marl_vvc.tools.export import load_exported
+
+from .test_training import EXAMPLES, _require, _run, sandbox  # noqa: F401  (fixture)
+
+
+@pytest.mark.slow
+def test_distillation_writes_a_checkpoint_and_an_export_that_agree(
+    sandbox: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _require("ray", "torch")
+    tmp, env = sandbox
+    out = tmp / "run"
+    args = [str(EXAMPLES / "distill_oracle.py"), "--days", "2", "--rounds", "1", "--epochs", "2"]
+    _run([*args, "--eval-profiles", "300:302", "--out", str(out)], cwd=tmp, env=env)
+    result = json.loads((out / "evaluation.json").read_text())
+    assert [r["round"] for r in result["rounds"]] == [0, 1]
+    assert result["rounds"][1]["samples"] == 2 * result["rounds"][0]["samples"]  # pooled
+    assert all(math.isfinite(r["acting_return"]) for r in result["rounds"])
+    assert result["provenance"]["command"].startswith("python examples/distill_oracle.py")
+    distilled = result["evaluation"]["distilled"]
+    exported = load_exported(out / "export")
+    assert exported.system == "13Bus" and exported.mode == "parallel"
+    again = evaluate(exported.policy_fn, "13Bus", [300, 301], "parallel")
+    assert again["return"] == pytest.approx(distilled["return"], abs=1e-9)
+    assert exported.metadata["provenance"]["method"].startswith("DAgger")
+    # the checkpoint is an ordinary RLlib one: the same greedy actions through torch (in a
+    # subprocess: this process never imports ray)
+    code = (
+        "from marl_vvc.tools.evaluation import evaluate, load_policy\n"
+        f"p = load_policy({str(out / 'checkpoint')!r}, algo='rllib')\n"
+        "print(repr(evaluate(p.policy_fn, '13Bus', [300, 301], 'parallel')['return']))\n"
+    )
+    via_torch = float(_run(["-c", code], cwd=tmp, env=env).strip().splitlines()[-1])
+    assert via_torch == pytest.approx(again["return"], abs=1e-9)
