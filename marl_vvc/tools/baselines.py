@@ -9,6 +9,8 @@
   env reports what they did in ``info["applied"]``;
 - ``oracle``: the one-step look-ahead oracle of :mod:`marl_vvc.tools.lookahead` (parallel
   envs): coordinate descent over device settings with the step's true loads;
+- ``mpc_constant`` / ``mpc_perfect`` (ANM6-Easy): Gym-ANM's MPC policies with the paper's
+  N and β (:mod:`marl_vvc.tools.mpc`);
 - ``optimum`` (capacitor switching): the exhaustive optimum. At the episode's first step it
   tries all ``2^n`` capacitor statuses at the episode's load condition (one power flow each,
   on a copy of the env: ``reset(options=env.condition | {"initial_status": s})``), toggles
@@ -25,14 +27,17 @@ from typing import Any
 
 from marl_vvc.errors import ConfigError
 from marl_vvc.tools.lookahead import oracle_policy
+from marl_vvc.tools.mpc import MPC_KINDS, mpc_baseline
 from marl_vvc.tools.rollout import Policy, is_parallel
 
-BASELINES = ("random", "hold", "dss", "oracle", "optimum")
+BASELINES = ("random", "hold", "dss", "oracle", "optimum", "mpc_constant", "mpc_perfect")
 DESCRIPTIONS = {
     "random": "random actions (each action space sampled, seeded)",
     "hold": "no device moves after reset (batteries idle)",
     "dss": "OpenDSS's RegControl/CapControl act (batteries idle)",
     "oracle": "one-step look-ahead: coordinate descent over settings with power flows",
+    "mpc_constant": "ANM6-Easy: Gym-ANM's MPC, constant forecast (N=16, beta=0.92)",
+    "mpc_perfect": "ANM6-Easy: Gym-ANM's MPC, perfect forecast (N=32, beta=0.94)",
     "optimum": "capacitor switching: the best of all 2^n capacitor statuses (exhaustive)",
 }
 
@@ -99,6 +104,8 @@ def baseline(name: str, seed: int = 0) -> Baseline:
         return Baseline(name, oracle_policy())
     if name == "optimum":
         return Baseline(name, optimum_policy())
+    if name in MPC_KINDS:
+        return Baseline(name, mpc_baseline(name))
     raise ConfigError(f"unknown baseline {name!r}; choose from {BASELINES}")
 
 

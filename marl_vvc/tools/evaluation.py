@@ -32,6 +32,7 @@ reset with ``seed + i``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from importlib.util import find_spec
 from typing import Any
 
 import numpy as np
@@ -253,14 +254,18 @@ def applicable_baselines(env: Any) -> tuple[str, ...]:
     """The baselines that apply to ``env``.
 
     ``dss`` needs capacitors or regulators, ``oracle`` the parallel env's ``what_if``,
-    ``optimum`` a capacitor switching env.
+    ``optimum`` a capacitor switching env, the MPC policies ANM6-Easy (and gym-anm).
     """
-    agents = getattr(env, "possible_agents", None) or env.agent_ids
+    agents = getattr(env, "possible_agents", None) or getattr(env, "agent_ids", ())
     kinds = {env.agent_kind(a) if hasattr(env, "agent_kind") else a.split("_")[0] for a in agents}
+    scenario = getattr(getattr(env, "config", None), "scenario", None)
+    anm6 = getattr(scenario, "kind", None) == "anm6easy" and find_spec("gym_anm") is not None
     needs = {
         "dss": bool(kinds & {"capacitor", "regulator"}),
         "optimum": hasattr(env, "condition"),
         "oracle": hasattr(env, "what_if"),
+        "mpc_constant": anm6,
+        "mpc_perfect": anm6,
     }
     return tuple(b for b in BASELINES if needs.get(b, True))
 

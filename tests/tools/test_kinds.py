@@ -66,6 +66,8 @@ def test_eval(env_arg: tuple[str, str], capsys: pytest.CaptureFixture) -> None:
         assert rows["optimum"]["return"] >= best_other - 1e-6  # power-flow tolerance 1e-8 pu
     else:  # the one-step look-ahead needs the parallel env's what_if
         expected.add("oracle")
+    if kind == "anm":  # Gym-ANM's MPC policies
+        expected |= {"mpc_constant", "mpc_perfect"}
     assert set(rows) == expected
     for row in rows.values():
         _finite(row)
