@@ -55,10 +55,12 @@ def candidates(
 ) -> Iterator[Any]:
     """The actions the oracle tries for one agent (the current action excluded)."""
     if isinstance(space, spaces.Discrete):
-        n, now = int(space.n), int(current)
-        lo, hi = (0, n) if n <= 2 * reach + 1 else (max(0, now - reach), min(n, now + reach + 1))
+        n, index = int(space.n), int(current)
+        lo, hi = (
+            (0, n) if n <= 2 * reach + 1 else (max(0, index - reach), min(n, index + reach + 1))
+        )
         for a in range(lo, hi):
-            if a != now and (mask is None or mask[a]):
+            if a != index and (mask is None or mask[a]):
                 yield a
         return
     if not isinstance(space, spaces.Box):
