@@ -256,7 +256,7 @@ def applicable_baselines(env: Any) -> tuple[str, ...]:
     ``dss`` needs capacitors or regulators, ``oracle`` the parallel env's ``what_if``,
     ``optimum`` a capacitor switching env, the MPC policies ANM6-Easy (and gym-anm).
     """
-    agents = list(getattr(env, "possible_agents", None) or getattr(env, "agent_ids", ()))
+    agents: Iterable[str] = getattr(env, "possible_agents", ()) or getattr(env, "agent_ids", ())
     kinds = {env.agent_kind(a) if hasattr(env, "agent_kind") else a.split("_")[0] for a in agents}
     scenario = getattr(getattr(env, "config", None), "scenario", None)
     anm6 = getattr(scenario, "kind", None) == "anm6easy" and find_spec("gym_anm") is not None
