@@ -180,3 +180,21 @@ def test_eval_shows_progress_on_endless_systems(capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0] == "ANM6Easy: mean episode return on 2 episodes of 5 steps"
     assert "random" in captured.err and "10/10" in captured.err  # tqdm on stderr
+
+
+def test_eval_and_run_the_shipped_pretrained_policy(capsys) -> None:
+    args = ["eval", "--env", "13Bus", "--policy", "pretrained", "--profiles", "300:302"]
+    assert main([*args, "--baselines", "hold", "--json", "--quiet"]) == 0
+    rows = {r["policy"]: r for r in _rows(capsys.readouterr().out)}
+    assert list(rows) == ["pretrained", "hold"]
+    assert rows["pretrained"]["return"] > rows["hold"]["return"]  # it acts, and sensibly
+    assert rows["pretrained"]["tap_steps"] > 0
+    assert main(["run", "--env", "13Bus", "--policy", "pretrained", "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "policy=pretrained" in out and "mode=parallel" in out
+
+
+def test_pretrained_policy_refuses_systems_without_one(capsys) -> None:
+    assert main(["eval", "--env", "34Bus", "--policy", "pretrained", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no pretrained policy for system '34Bus'; shipped:" in err and "13Bus" in err
