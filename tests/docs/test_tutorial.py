@@ -208,7 +208,7 @@ def _table(text: str) -> dict[str, list[float]]:
     rows = {}
     for line in text.splitlines():
         parts = line.split()
-        if len(parts) == 9 and parts[0] in {"ppo", "random", "hold", "dss"}:
+        if len(parts) == 9 and parts[0] in {"ppo", "random", "hold", "dss", "oracle"}:
             rows[parts[0]] = [float(p) for p in parts[1:]]
     return rows
 
@@ -307,11 +307,12 @@ def test_the_circuit_start_beats_the_rule_start(python: tuple) -> None:
 
 def test_the_baselines_table_adds_up(shell: tuple[Path, dict[str, Ran]]) -> None:
     rows = _table(_stdout(shell, COMMANDS[2][0]))
-    assert set(rows) == {"random", "hold", "dss"}
+    assert set(rows) == {"random", "hold", "dss", "oracle"}
     for ret, loss, voltage, control, penalty, viol, diverged, n in rows.values():
         assert ret == pytest.approx(loss + voltage + control + penalty, abs=3e-3)
         assert 0.0 <= viol <= 100.0 and diverged == 0 and n == 3
     assert rows["hold"][0] > rows["dss"][0] > rows["random"][0]  # the room to learn
+    assert rows["oracle"][0] > rows["dss"][0] and rows["oracle"][5] < rows["dss"][5]
 
 
 # ---------------------------------------------------------------------- 4. reward term
@@ -359,7 +360,7 @@ def test_rllib_trains_one_iteration_and_the_checkpoint_scores_the_same(
     out = _stdout(shell, "python examples/train_rllib.py")
     assert "trained 1 iterations, 240 env steps" in out
     rows = _table(out)
-    assert set(rows) == {"ppo", "random", "hold", "dss"}
+    assert set(rows) == {"ppo", "random", "hold", "dss", "oracle"}
     for ret, loss, voltage, control, penalty, _viol, diverged, n in rows.values():
         assert ret == pytest.approx(loss + voltage + control + penalty, abs=3e-3)
         assert diverged == 0 and n == 2
@@ -427,7 +428,7 @@ def test_the_plotted_dss_episode_is_as_described() -> None:
 def test_eval_json_rows_add_up_and_match_the_table(shell: tuple[Path, dict[str, Ran]]) -> None:
     rows = _json_rows(_stdout(shell, COMMANDS[-1][0]))
     table = _table(_stdout(shell, COMMANDS[2][0]))
-    assert list(rows) == ["random", "hold", "dss"]
+    assert list(rows) == ["random", "hold", "dss", "oracle"]
     for name, row in rows.items():
         assert row["n"] == 3 and row["converged"] and row["diverged"] == 0
         assert 0.0 <= row["violation_rate"] <= 1.0
