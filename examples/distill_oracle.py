@@ -20,6 +20,9 @@ Smoke run::
 
     python examples/distill_oracle.py --days 2 --rounds 1 --epochs 2 --eval-profiles 300:302
 
+``--teacher mpc_perfect --env ANM6Easy --steps 500`` distils Gym-ANM's MPC instead (box
+actions: the student's mean is fitted by squared error), scored with Gym-ANM's protocol.
+
 The shipped runs: see ``docs/benchmark.md``.
 """
 
@@ -58,8 +61,11 @@ from marl_vvc.tools.evaluation import (
 )
 from marl_vvc.tools.export import export_rllib, load_exported
 from marl_vvc.tools.lookahead import oracle_policy
+from marl_vvc.tools.mpc import mpc_baseline
 
-Data = dict[str, tuple[list[np.ndarray], list[int]]]
+TEACHERS = ("oracle", "mpc_constant", "mpc_perfect")
+
+Data = dict[str, tuple[list[np.ndarray], list[Any]]]
 
 
 def build_students(env: Any, hidden: int) -> dict[str, Any]:
@@ -78,68 +84,98 @@ def build_students(env: Any, hidden: int) -> dict[str, Any]:
     return out
 
 
-def student_policy(students: dict[str, Any]) -> Any:
-    """Greedy joint action of the students from scaled local observations."""
+def student_policy(students: dict[str, Any], env: Any) -> Any:
+    """Greedy joint action of the students from scaled local observations (argmax of the
+    logits; for boxes the mean, clipped)."""
 
-    def act(obs: dict[str, Any]) -> dict[str, int]:
-        out = {}
+    def act(obs: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
         with torch.no_grad():
             for agent, o in obs.items():
                 batch = {"obs": torch.as_tensor(np.asarray(o, np.float32))[None]}
                 logits = students[agent_kind(agent)].forward_inference(batch)
-                out[agent] = int(torch.argmax(logits["action_dist_inputs"][0]))
+                out[agent] = decode(logits["action_dist_inputs"][0], env.action_space(agent))
         return out
 
     return act
 
 
+def decode(logits: torch.Tensor, space: Any) -> Any:
+    """Discrete: argmax; Box: the Gaussian's mean (first half of the outputs), clipped."""
+    if hasattr(space, "n"):
+        return int(torch.argmax(logits))
+    mean = logits[: logits.shape[-1] // 2].numpy().astype(space.dtype)
+    return np.clip(mean, space.low, space.high)
+
+
 def collect(
-    env: Any, teacher: Any, students: dict[str, Any] | None, days: list[int], data: Data
+    env: Any,
+    teacher: Any,
+    students: dict[str, Any] | None,
+    episodes: list[int],
+    data: Data,
+    steps: int | None,
 ) -> float:
-    """Roll out ``days`` (the teacher acts if ``students`` is None, else the students);
-    label every visited local observation with the teacher's action. Returns the mean
-    return of the acting policy."""
+    """Roll out one episode per entry of ``episodes`` (a profile, or a reset seed on systems
+    without profiles; the teacher acts if ``students`` is None, else the students) for at
+    most ``steps`` steps; label every visited local observation with the teacher's action.
+    Returns the mean return of the acting policy."""
     raw = env.unwrapped
-    act = None if students is None else student_policy(students)
+    act = None if students is None else student_policy(students, raw)
+    profiled = raw.num_profiles is not None
     returns = []
-    for k in days:
-        obs, _ = env.reset(seed=k, options={"profile": k})
-        total, done = 0.0, False
-        while not done:
-            label = teacher({}, raw)  # the oracle asks what_if; it needs no observation
+    for k in episodes:
+        obs, _ = env.reset(seed=k, options={"profile": k} if profiled else None)
+        total, done, t = 0.0, False, 0
+        while not done and (steps is None or t < steps):
+            label = teacher({}, raw)  # oracle and MPC read the env, not the observation
             for agent, o in obs.items():
                 xs, ys = data.setdefault(agent_kind(agent), ([], []))
                 xs.append(np.asarray(o, np.float32))
-                ys.append(int(label[agent]))
+                ys.append(label[agent])
             chosen = label if act is None else act(obs)
             obs, _, term, trunc, infos = env.step(chosen)
             total += next(iter(infos.values()))["global_reward"]
             done = not env.agents or all(term.values()) or all(trunc.values())
+            t += 1
         returns.append(total)
     return float(np.mean(returns))
 
 
 def fit(students: dict[str, Any], data: Data, epochs: int, lr: float, seed: int) -> dict:
-    """Cross-entropy on the pooled labels, one optimiser per kind; returns train accuracy."""
+    """Supervised fit on the pooled labels, one optimiser per kind: cross-entropy for
+    discrete actions, squared error of the mean for boxes. Returns the training score
+    (accuracy, or minus the mean squared error)."""
     gen = torch.Generator().manual_seed(seed)
-    accuracy = {}
+    score = {}
     for kind, module in students.items():
         x = torch.as_tensor(np.stack(data[kind][0]))
-        y = torch.as_tensor(np.asarray(data[kind][1]))
+        labels = np.asarray(data[kind][1])
+        discrete = labels.ndim == 1
+        y = torch.as_tensor(labels if discrete else labels.astype(np.float32))
         opt = torch.optim.Adam(module.parameters(), lr=lr)
         module.train()
         for _ in range(epochs):
             for idx in torch.randperm(len(y), generator=gen).split(256):
-                logits = module.forward_train({"obs": x[idx]})["action_dist_inputs"]
-                loss = torch.nn.functional.cross_entropy(logits, y[idx])
+                loss = _loss(module, x[idx], y[idx], discrete)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
         module.eval()
         with torch.no_grad():
-            pred = module.forward_inference({"obs": x})["action_dist_inputs"].argmax(-1)
-        accuracy[kind] = float((pred == y).float().mean())
-    return accuracy
+            out = module.forward_inference({"obs": x})["action_dist_inputs"]
+            if discrete:
+                score[kind] = float((out.argmax(-1) == y).float().mean())
+            else:
+                score[kind] = -float(((out[:, : y.shape[1]] - y) ** 2).mean())
+    return score
+
+
+def _loss(module: Any, x: torch.Tensor, y: torch.Tensor, discrete: bool) -> torch.Tensor:
+    out = module.forward_train({"obs": x})["action_dist_inputs"]
+    if discrete:
+        return torch.nn.functional.cross_entropy(out, y)
+    return ((out[:, : y.shape[1]] - y) ** 2).mean()
 
 
 def save(students: dict[str, Any], args: argparse.Namespace, provenance: dict) -> Path:
@@ -159,10 +195,37 @@ def save(students: dict[str, Any], args: argparse.Namespace, provenance: dict) -
     return export_rllib(ckpt, Path(args.out) / "export", name="dagger", provenance=provenance)
 
 
+def score_against_baselines(policy: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The export next to the teacher's family of baselines: ``dss`` on the Volt-Var
+    systems (held-out profiles); on systems without profiles Gym-ANM's protocol
+    (``--eval-episodes`` resets of ``--eval-steps`` steps, discounted with γ = 0.995) next
+    to the MPCs."""
+    env = marl_vvc.parallel_env(args.env)
+    profiled = env.num_profiles is not None
+    env.close()
+    if profiled:
+        rows = {"distilled": evaluate(policy.policy_fn, args.env, args.eval_profiles)}
+        rows.update(baseline_table(args.env, args.eval_profiles, policies=["dss"]))
+        return rows
+    common = {"episodes": args.eval_episodes, "max_steps": args.eval_steps, "gamma": 0.995}
+    rows = {"distilled": evaluate(policy.policy_fn, args.env, None, **common)}
+    chosen = [b for b in args.eval_baselines.split(",") if b]
+    if chosen:
+        rows.update(baseline_table(args.env, None, policies=chosen, **common))
+    return rows
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="13Bus")
-    p.add_argument("--days", type=int, default=40, help="training days per round")
+    p.add_argument("--days", type=int, default=40, help="training days (episodes) per round")
+    p.add_argument("--teacher", choices=TEACHERS, default="oracle")
+    p.add_argument("--steps", type=int, default=None, help="steps per episode (ANM6Easy)")
+    p.add_argument("--eval-episodes", type=int, default=5, help="systems without profiles")
+    p.add_argument("--eval-steps", type=int, default=3000, help="systems without profiles")
+    p.add_argument(
+        "--eval-baselines", default="mpc_constant,mpc_perfect", help="systems without profiles"
+    )
     p.add_argument("--rounds", type=int, default=3, help="DAgger rounds after the first")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--lr", type=float, default=1e-3)
@@ -180,14 +243,22 @@ def main() -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
-    env = VoltageDeviationObs(marl_vvc.parallel_env(args.env, profile_pool=TRAIN_POOL))
-    teacher = oracle_policy(hold_steps=args.hold_steps, voltage_weight=args.voltage_weight)
+    probe = marl_vvc.parallel_env(args.env)
+    pool = {"profile_pool": TRAIN_POOL} if probe.num_profiles is not None else {}
+    probe.close()
+    env = VoltageDeviationObs(marl_vvc.parallel_env(args.env, **pool))
+    if args.teacher == "oracle":
+        teacher = oracle_policy(hold_steps=args.hold_steps, voltage_weight=args.voltage_weight)
+    else:
+        teacher = mpc_baseline(args.teacher)
     students = build_students(env, args.hidden)
     data: Data = {}
     t0, log = time.perf_counter(), []
     for r in range(args.rounds + 1):
-        days = rng.choice(TRAIN_POOL[1], size=args.days, replace=False).tolist()
-        ret = collect(env, teacher, None if r == 0 else students, days, data)
+        days = rng.choice(TRAIN_POOL[1], size=args.days, replace=False)
+        # without profiles an episode is a reset seed: keep clear of the evaluation's 0..4
+        days = (days + (0 if env.unwrapped.num_profiles is not None else 1000)).tolist()
+        ret = collect(env, teacher, None if r == 0 else students, days, data, args.steps)
         acc = fit(students, data, args.epochs, args.lr, args.seed + r)
         log.append(
             {
@@ -201,15 +272,19 @@ def main() -> None:
     env.close()
     provenance = {
         "command": "python examples/distill_oracle.py " + " ".join(sys.argv[1:]),
-        "method": "DAgger of the one-step look-ahead oracle",
-        "teacher": {"hold_steps": args.hold_steps, "voltage_weight": args.voltage_weight},
+        "method": f"DAgger of the {args.teacher} baseline",
+        "teacher": {"name": args.teacher}
+        | (
+            {"hold_steps": args.hold_steps, "voltage_weight": args.voltage_weight}
+            if args.teacher == "oracle"
+            else {}
+        ),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "labelled_days": (args.rounds + 1) * args.days,
     }
     export = save(students, args, provenance)
     policy = load_exported(export)
-    rows = {"distilled": evaluate(policy.policy_fn, args.env, args.eval_profiles, name="distilled")}
-    rows.update(baseline_table(args.env, args.eval_profiles, policies=["dss"]))
+    rows = score_against_baselines(policy, args)
     print(format_table(rows, title=f"{args.env}: held-out {args.eval_profiles}"), flush=True)
     summary = {k: {c: v[c] for c in v if not isinstance(v[c], list)} for k, v in rows.items()}
     out = {"rounds": log, "provenance": provenance, "evaluation": summary}
