@@ -44,3 +44,25 @@ def test_distillation_writes_a_checkpoint_and_an_export_that_agree(
     )
     via_torch = float(_run(["-c", code], cwd=tmp, env=env).strip().splitlines()[-1])
     assert via_torch == pytest.approx(again["return"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_distilling_gym_anm_mpc_fits_box_actions(
+    sandbox: tuple[Path, dict[str, str]],  # noqa: F811
+) -> None:
+    _require("ray", "torch", "cvxpy", "gym_anm")
+    tmp, env = sandbox
+    out = tmp / "run"
+    args = [str(EXAMPLES / "distill_oracle.py"), "--env", "ANM6Easy", "--teacher", "mpc_perfect"]
+    args += ["--days", "2", "--steps", "6", "--rounds", "1", "--epochs", "3"]
+    args += ["--eval-episodes", "1", "--eval-steps", "5", "--eval-baselines", "", "--out", str(out)]
+    _run(args, cwd=tmp, env=env)
+    result = json.loads((out / "evaluation.json").read_text())
+    assert result["rounds"][1]["samples"] == 2 * result["rounds"][0]["samples"] == 2 * 2 * 6 * 3
+    assert all(score <= 0.0 for score in result["rounds"][1]["accuracy"].values())  # −MSE
+    assert result["provenance"]["teacher"] == {"name": "mpc_perfect"}
+    row = result["evaluation"]["distilled"]
+    assert row["n"] == 1 and math.isfinite(row["discounted_return"])
+    exported = load_exported(out / "export")
+    decodes = {m["decode"] for m in exported.metadata["modules"].values()}
+    assert decodes == {"mean_clip"}  # box actions: the Gaussian's mean, clipped
