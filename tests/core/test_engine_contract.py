@@ -188,7 +188,8 @@ def test_08_close_is_idempotent_and_later_calls_raise_engine_closed() -> None:
         "set_load_profiles": lambda: eng.set_load_profiles(np.ones((15, 24)), 3600.0),
         "compile": eng.compile,
         "element_names": lambda: eng.element_names("Line"),
-        "hour": eng.hour,
+        "clock": eng.clock,
+        "set_clock": lambda: eng.set_clock((0, 0.0)),
     }
     for what, call in calls.items():
         with pytest.raises(EngineError, match="engine closed") as err:
