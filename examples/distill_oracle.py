@@ -208,6 +208,7 @@ def score_against_baselines(policy: Any, args: argparse.Namespace) -> dict[str, 
         rows.update(baseline_table(args.env, args.eval_profiles, policies=["dss"]))
         return rows
     common = {"episodes": args.eval_episodes, "max_steps": args.eval_steps, "gamma": 0.995}
+    common["horizon"] = args.eval_steps  # ANM6Easy's parallel env would stop after a day
     rows = {"distilled": evaluate(policy.policy_fn, args.env, None, **common)}
     chosen = [b for b in args.eval_baselines.split(",") if b]
     if chosen:
@@ -244,7 +245,10 @@ def main() -> None:
     torch.set_num_threads(1)
     rng = np.random.default_rng(args.seed)
     probe = marl_vvc.parallel_env(args.env)
+    # systems without profiles: an episode of --steps steps (the env's horizon otherwise)
     pool = {"profile_pool": TRAIN_POOL} if probe.num_profiles is not None else {}
+    if probe.num_profiles is None and args.steps:
+        pool["horizon"] = args.steps
     probe.close()
     env = VoltageDeviationObs(marl_vvc.parallel_env(args.env, **pool))
     if args.teacher == "oracle":

@@ -38,7 +38,10 @@ def env_target(text: str | None, systems_dir: str | None = None) -> tuple[str | 
 
 
 def _target(args: argparse.Namespace) -> tuple[str | None, dict]:
-    return env_target(args.env, getattr(args, "systems_dir", None))
+    system, kwargs = env_target(args.env, getattr(args, "systems_dir", None))
+    if getattr(args, "horizon", None) is not None:
+        kwargs["horizon"] = args.horizon
+    return system, kwargs
 
 
 def _space(space: Any, bounds: bool = False) -> str:
@@ -258,6 +261,13 @@ def _rollout_options(p: argparse.ArgumentParser) -> None:
         help="step budget per episode (default: the horizon; 96 on ANM6Easy, whose episodes "
         "never end)",
     )
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="episode length of the environment instead of the system's (Gym-ANM's protocol "
+        "on ANM6Easy's multi-agent env, whose episodes are one day of 96 steps: 3000)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -339,6 +349,13 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=5, help="timing rounds (medians reported)")
     p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument(
+        "--horizon",
+        type=int,
+        default=None,
+        help="episode length of the environment instead of the system's (Gym-ANM's protocol "
+        "on ANM6Easy's multi-agent env, whose episodes are one day of 96 steps: 3000)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
 

@@ -198,3 +198,14 @@ def test_pretrained_policy_refuses_systems_without_one(capsys) -> None:
     assert main(["eval", "--env", "34Bus", "--policy", "pretrained", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "no pretrained policy for system '34Bus'; shipped:" in err and "13Bus" in err
+
+
+def test_eval_horizon_lengthens_anm6_days_for_gym_anms_protocol(capsys) -> None:
+    args = ["eval", "--env", "ANM6Easy", "--episodes", "1", "--steps", "120", "--baselines", "hold"]
+    assert main([*args, "--json", "--quiet"]) == 0
+    (short,) = _rows(capsys.readouterr().out)
+    assert short["episodes"][0]["steps"] == 96  # the parallel env's day
+    assert main([*args, "--horizon", "120", "--gamma", "0.9", "--json", "--quiet"]) == 0
+    (long,) = _rows(capsys.readouterr().out)
+    assert long["episodes"][0]["steps"] == 120
+    assert long["discounted_return"] > long["return"]  # rewards are negative
