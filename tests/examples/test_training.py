@@ -48,8 +48,9 @@ def baselines() -> dict:
 
 
 def test_baseline_table_ranks_dss_over_hold_over_random(baselines: dict) -> None:
-    assert list(baselines) == ["random", "hold", "dss"]
+    assert list(baselines) == ["random", "hold", "dss", "oracle"]
     assert baselines["dss"]["return"] > baselines["hold"]["return"] > baselines["random"]["return"]
+    assert baselines["oracle"]["return"] > baselines["hold"]["return"]
     for row in baselines.values():
         assert row["n"] == 2 and row["converged"]
         assert [e["profile"] for e in row["episodes"]] == PROFILES
