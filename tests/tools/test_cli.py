@@ -195,9 +195,9 @@ def test_eval_and_run_the_shipped_pretrained_policy(capsys) -> None:
 
 
 def test_pretrained_policy_refuses_systems_without_one(capsys) -> None:
-    assert main(["eval", "--env", "34Bus", "--policy", "pretrained", "--quiet"]) == 2
+    assert main(["eval", "--env", "13Bus_pv", "--policy", "pretrained", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "no pretrained policy for system '34Bus'; shipped:" in err and "13Bus" in err
+    assert "no pretrained policy for system '13Bus_pv'; shipped:" in err and "13Bus" in err
 
 
 def test_eval_horizon_lengthens_anm6_days_for_gym_anms_protocol(capsys) -> None:
