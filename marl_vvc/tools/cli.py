@@ -349,13 +349,6 @@ def _add_bench(sub: Any) -> None:
     p.add_argument("--rounds", type=int, default=5, help="timing rounds (medians reported)")
     p.add_argument("--systems-dir", default=None, help="a PowerGym-layout systems folder")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    p.add_argument(
-        "--horizon",
-        type=int,
-        default=None,
-        help="episode length of the environment instead of the system's (Gym-ANM's protocol "
-        "on ANM6Easy's multi-agent env, whose episodes are one day of 96 steps: 3000)",
-    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_bench)
 
