@@ -163,8 +163,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
             loaded, name = load_policy(args.checkpoint, algo=args.algo), args.algo
         else:
             loaded, name = exported_policy(args.policy, system), "pretrained"
-            if system != loaded.system:
-                raise ConfigError(f"the policy was trained on {loaded.system}, not {system}")
         system, kwargs, label = loaded.system, {**loaded.env_kwargs, **kwargs}, loaded.system
         rows[name] = evaluate(
             loaded.policy_fn, system, args.profiles, loaded.mode, name=name, **common, **kwargs

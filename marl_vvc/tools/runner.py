@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from marl_vvc.errors import ConfigError
@@ -20,10 +21,9 @@ def exported_policy(spec: str, system: str | None) -> Any:
     (``policy.json`` + ``weights.npz``).
 
     Raises:
-        ConfigError: No shipped export for the system, or a bad folder.
+        ConfigError: No shipped export for the system, a bad folder, or an export trained
+            on another system.
     """
-    from pathlib import Path
-
     from marl_vvc.tools.export import load_exported, pretrained_path
 
     if spec == "pretrained":
@@ -33,7 +33,10 @@ def exported_policy(spec: str, system: str | None) -> Any:
             f"--policy {spec!r}: expected a baseline {BASELINES}, 'pretrained' or an export "
             "folder holding policy.json"
         )
-    return load_exported(spec)
+    loaded = load_exported(spec)
+    if system != loaded.system:
+        raise ConfigError(f"the policy was trained on {loaded.system}, not {system}")
+    return loaded
 
 
 def make_run_env(system: str | None, mode: str, **env_kwargs: Any) -> Any:
@@ -91,8 +94,6 @@ def run_episodes(
         act, extra = chosen.policy, chosen.env_kwargs
     else:
         loaded = exported_policy(policy, system)
-        if system != loaded.system:
-            raise ConfigError(f"the policy was trained on {loaded.system}, not {system}")
         act, extra = loaded.policy_fn, loaded.env_kwargs
         if not (mode == "episodic" and loaded.mode == "single"):
             mode = loaded.mode  # the front door the policy acts through
