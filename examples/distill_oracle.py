@@ -216,6 +216,17 @@ def score_against_baselines(policy: Any, args: argparse.Namespace) -> dict[str, 
     return rows
 
 
+def oracle_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The teacher oracle's search settings from the command line."""
+    return {
+        "hold_steps": args.hold_steps,
+        "voltage_weight": args.voltage_weight,
+        "violation_weight": args.violation_weight,
+        "margin": args.margin,
+        "compound": args.compound,
+    }
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--env", default="13Bus")
@@ -233,6 +244,15 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--hold-steps", type=int, default=6, help="oracle amortisation")
     p.add_argument("--voltage-weight", type=float, default=10.0, help="oracle violation weight")
+    p.add_argument(
+        "--violation-weight", type=float, default=0.0, help="oracle charge per bus out of band"
+    )
+    p.add_argument(
+        "--margin", type=float, default=0.0, help="oracle counts buses this close to the band out"
+    )
+    p.add_argument(
+        "--compound", action="store_true", help="oracle tries candidates with group moves"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-profiles", default="300:365")
     p.add_argument("--out", default="runs/distill")
@@ -252,7 +272,7 @@ def main() -> None:
     probe.close()
     env = VoltageDeviationObs(marl_vvc.parallel_env(args.env, **pool))
     if args.teacher == "oracle":
-        teacher = oracle_policy(hold_steps=args.hold_steps, voltage_weight=args.voltage_weight)
+        teacher = oracle_policy(**oracle_settings(args))
     else:
         teacher = mpc_baseline(args.teacher)
     students = build_students(env, args.hidden)
@@ -279,7 +299,7 @@ def main() -> None:
         "method": f"DAgger of the {args.teacher} baseline",
         "teacher": {"name": args.teacher}
         | (
-            {"hold_steps": args.hold_steps, "voltage_weight": args.voltage_weight}
+            oracle_settings(args)
             if args.teacher == "oracle"
             else {}
         ),

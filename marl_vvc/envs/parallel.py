@@ -240,7 +240,8 @@ class VVCParallelEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
 
         Returns:
             The step's global info: ``global_reward``, its terms, ``converged``,
-            ``violating_buses`` and ``n_buses``.
+            ``violating_buses`` and ``n_buses``, and each bus's highest and lowest node
+            voltage (``bus_vmax``, ``bus_vmin``, read-only arrays in :attr:`bus_names` order).
 
         Raises:
             ResetNeededError: No episode is running.
@@ -249,7 +250,8 @@ class VVCParallelEnv(CoreEnv, AgentSpaces, ParallelEnv, EzPickle):
         if not self.agents:
             raise ResetNeededError("no live agents: call reset() before what_if()")
         out = self.core.trial(self.core.validate(actions), controls=self.controls)
-        return self._global_info(out)
+        snap = out.snapshot
+        return {**self._global_info(out), "bus_vmax": snap.bus_vmax, "bus_vmin": snap.bus_vmin}
 
     def hold_actions(self) -> dict[str, Any]:
         """A joint action that keeps every device where it is.

@@ -8,7 +8,13 @@ from gymnasium import spaces
 
 import marl_vvc
 from marl_vvc.errors import ConfigError
-from marl_vvc.tools.lookahead import candidates, group_moves, objective, oracle_policy
+from marl_vvc.tools.lookahead import (
+    candidates,
+    group_moves,
+    objective,
+    oracle_policy,
+    with_group_moves,
+)
 
 
 def test_candidates_window_mask_and_box() -> None:
@@ -39,15 +45,57 @@ def test_group_moves_shift_a_kind_together_within_range() -> None:
     env.close()
 
 
+def test_compound_moves_pair_an_agent_with_the_other_kinds_group_moves() -> None:
+    env = marl_vvc.parallel_env("13Bus")
+    env.reset(seed=0)
+    joint = {**env.hold_actions(), "capacitor_cap1": 0}
+    tries = list(with_group_moves(env, joint, "capacitor_cap1", reach=2))
+    assert tries[0] == joint
+    assert len(tries) == 1 + 2  # taps at the top: only the two moves down
+    assert all(t["capacitor_cap1"] == 0 for t in tries)
+    assert [t["regulator_reg3"] for t in tries] == [32, 30, 31]
+    # the capacitors (a kind of two) are not moved as a group with a capacitor
+    assert all(t["capacitor_cap2"] == joint["capacitor_cap2"] for t in tries)
+    # a regulator's compounds move the capacitors together, never the other regulators
+    reg = list(with_group_moves(env, env.hold_actions(), "regulator_reg1", reach=2))
+    assert all(t["regulator_reg2"] == 32 for t in reg)
+    assert {t["capacitor_cap1"] for t in reg} == {0, 1}
+    env.close()
+
+
+def test_violation_weight_charges_each_bus_out_of_band() -> None:
+    info = {"global_reward": -1.0, "control": -0.5, "voltage": -0.01, "violating_buses": 3}
+    base = objective(info, 2)
+    assert objective(info, 2, violation_weight=0.1) == pytest.approx(base - 2 * 0.3)
+    assert objective(info, 2, voltage_weight=3.0) == pytest.approx(base - 2 * 2 * 0.01)
+    # a band narrower than the env's counts the buses close to its limits too
+    near = {**info, "bus_vmax": np.array([1.046, 1.02]), "bus_vmin": np.array([1.0, 0.952])}
+    assert objective(near, 1, violation_weight=1.0, band=(0.955, 1.045)) == pytest.approx(
+        objective(near, 1) - 2.0
+    )
+    assert objective(near, 1, violation_weight=1.0, band=(0.95, 1.05)) == objective(near, 1)
+    with pytest.raises(ConfigError, match="margin"):
+        oracle_policy(margin=-0.01)
+    with pytest.raises(ConfigError, match="violation_weight"):
+        oracle_policy(violation_weight=-1.0)
+    with pytest.raises(ConfigError, match="unexpected keyword"):
+        oracle_policy(sweep=2)
+
+
 def test_oracle_never_does_worse_than_holding_on_its_objective() -> None:
     env = marl_vvc.parallel_env("13Bus")
     obs, _ = env.reset(seed=0, options={"profile": 320})
-    policy = oracle_policy(sweeps=1, reach=2, hold_steps=6)
+    policy = oracle_policy(sweeps=1, reach=2, hold_steps=6, compound=True)
     improved = 0
     for _ in range(3):
         action = policy(obs, env)
         chosen = objective(env.what_if(action), 6)
-        held = objective(env.what_if(env.hold_actions()), 6)
+        held_info = env.what_if(env.hold_actions())
+        held = objective(held_info, 6)
+        assert held_info["bus_vmax"].shape == (len(env.bus_names),)
+        assert held_info["violating_buses"] == np.count_nonzero(
+            (held_info["bus_vmax"] > 1.05) | (held_info["bus_vmin"] < 0.95)
+        )
         assert chosen >= held
         improved += chosen > held
         obs, *_ = env.step(action)
