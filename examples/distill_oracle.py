@@ -298,11 +298,7 @@ def main() -> None:
         "command": "python examples/distill_oracle.py " + " ".join(sys.argv[1:]),
         "method": f"DAgger of the {args.teacher} baseline",
         "teacher": {"name": args.teacher}
-        | (
-            oracle_settings(args)
-            if args.teacher == "oracle"
-            else {}
-        ),
+        | (oracle_settings(args) if args.teacher == "oracle" else {}),
         "train_seconds": round(time.perf_counter() - t0, 1),
         "labelled_days": (args.rounds + 1) * args.days,
     }
