@@ -308,21 +308,32 @@ def main() -> None:
         f"{stats['seconds']:.1f} s; checkpoint {ckpt}",
         flush=True,
     )
-    profiles = list(range(TRAIN_POOL[1], TRAIN_POOL[1] + args.eval_episodes))
     loaded = load_policy(ckpt, algo="rllib")
+    probe = marl_vvc.parallel_env(args.env)
+    profiled = probe.num_profiles is not None
+    probe.close()
+    if profiled:
+        profiles = list(range(TRAIN_POOL[1], TRAIN_POOL[1] + args.eval_episodes))
+        common: dict[str, Any] = {"seed": args.seed}
+        title = f"{args.env}: held-out profiles {profiles[0]}..{profiles[-1]}, greedy"
+    else:  # Gym-ANM's protocol: T = 3000 steps from reset(seed=s), discounted with 0.995
+        profiles, title = None, f"{args.env}: Gym-ANM protocol (T=3000, gamma=0.995), greedy"
+        common = {"episodes": 5, "max_steps": 3000, "gamma": 0.995, "horizon": 3000}
     rows = {
         "ppo": evaluate(
-            loaded.policy_fn, loaded.system, profiles, loaded.mode, seed=args.seed, name="ppo"
+            loaded.policy_fn, loaded.system, profiles, loaded.mode, name="ppo", **common
         )
     }
-    rows.update(baseline_table(args.env, profiles, seed=args.seed))
-    first, last = profiles[0], profiles[-1]
-    print(format_table(rows, title=f"{args.env}: held-out profiles {first}..{last}, greedy"))
-    summary = {
-        k: {c: v[c] for c in ("return", "loss", "voltage", "control")} for k, v in rows.items()
-    }
+    if profiled:
+        rows.update(baseline_table(args.env, profiles, **common))
+    print(format_table(rows, title=title))
+    keys = ("return", "loss", "voltage", "control", "violation_rate", "discounted_return")
+    summary = {k: {c: v[c] for c in keys if c in v} for k, v in rows.items()}
     (Path(args.checkpoint_dir) / "evaluation.json").write_text(json.dumps(summary, indent=2))
-    print(f"ppo - dss: {rows['ppo']['return'] - rows['dss']['return']:+.3f}")
+    if "dss" in rows:
+        print(f"ppo - dss: {rows['ppo']['return'] - rows['dss']['return']:+.3f}")
+    else:
+        print(f"ppo discounted return: {rows['ppo']['discounted_return']:.1f}")
 
 
 if __name__ == "__main__":
