@@ -23,12 +23,15 @@ def test_distillation_writes_a_checkpoint_and_an_export_that_agree(
     tmp, env = sandbox
     out = tmp / "run"
     args = [str(EXAMPLES / "distill_oracle.py"), "--days", "2", "--rounds", "1", "--epochs", "2"]
+    args += ["--violation-weight", "0.05", "--margin", "0.005", "--compound"]
     _run([*args, "--eval-profiles", "300:302", "--out", str(out)], cwd=tmp, env=env)
     result = json.loads((out / "evaluation.json").read_text())
     assert [r["round"] for r in result["rounds"]] == [0, 1]
     assert result["rounds"][1]["samples"] == 2 * result["rounds"][0]["samples"]  # pooled
     assert all(math.isfinite(r["acting_return"]) for r in result["rounds"])
     assert result["provenance"]["command"].startswith("python examples/distill_oracle.py")
+    teacher = result["provenance"]["teacher"]
+    assert teacher["margin"] == 0.005 and teacher["compound"] is True
     distilled = result["evaluation"]["distilled"]
     exported = load_exported(out / "export")
     assert exported.system == "13Bus" and exported.mode == "parallel"

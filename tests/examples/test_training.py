@@ -299,6 +299,25 @@ def test_rllib_example_end_to_end(
 
 
 @pytest.mark.slow
+def test_rllib_example_on_anm6_scores_by_gym_anm_protocol(
+    sandbox: tuple[Path, dict[str, str]],
+) -> None:
+    _require("ray", "torch")
+    tmp, env = sandbox
+    run = tmp / "run"
+    args = ["--env=ANM6Easy", "--stop-iters=1", "--num-env-runners=0", "--train-batch=200"]
+    args += ["--minibatch=100", "--epochs=1", f"--checkpoint-dir={run}"]
+    out = _run([str(EXAMPLES / "train_rllib.py"), *args], cwd=tmp, env=env)
+    assert "Gym-ANM protocol (T=3000, gamma=0.995)" in out
+    modules = run / "checkpoint" / "learner_group" / "learner" / "rl_module"
+    assert {p.name for p in modules.iterdir() if p.is_dir()} == {"generator", "storage"}
+    row = json.loads((run / "evaluation.json").read_text())["ppo"]
+    assert set(row) >= {"return", "discounted_return", "violation_rate"}
+    assert math.isfinite(row["discounted_return"]) and row["discounted_return"] <= 0.0
+    assert f"ppo discounted return: {row['discounted_return']:.1f}" in out
+
+
+@pytest.mark.slow
 def test_sb3_example_end_to_end(sandbox: tuple[Path, dict[str, str]]) -> None:
     _require("stable_baselines3", "torch")
     tmp, env = sandbox
