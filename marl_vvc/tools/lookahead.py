@@ -100,7 +100,7 @@ def candidates(
 def group_moves(
     env: Any, joint: Mapping[str, Any], reach: int, skip: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Joint actions moving every ``Discrete`` agent of one kind (not ``skip``) by one step.
+    """Joint actions moving every ``Discrete`` agent of one kind (not ``skip``) alike (±1..reach).
 
     The three single-phase regulators of a bank only lower a three-phase bus's highest phase
     together: one at a time, coordinate descent sees no gain.
