@@ -174,10 +174,14 @@ class OracleSearch:
         return low + self.margin, high - self.margin
 
     def sweep(
-        self, obs: Any, env: Any, joint: dict[str, Any], best: float
+        self,
+        obs: Any,
+        env: Any,
+        joint: dict[str, Any],
+        best: float,
+        band: tuple[float, float] | None = None,
     ) -> tuple[dict[str, Any], float]:
         """One pass: group moves, then each agent's candidates on the best joint so far."""
-        band = self.band(env)
         for trial in list(group_moves(env, joint, self.reach)):
             reward = self.value(env.what_if(trial), band)
             if reward > best:
@@ -207,9 +211,10 @@ class OracleSearch:
             raise ConfigError("the oracle runs on the parallel env (it needs env.what_if)")
         hold = env.hold_actions()
         joint = {a: hold[a] for a in env.agents}
-        best = self.value(env.what_if(joint), self.band(env))
+        band = self.band(env)
+        best = self.value(env.what_if(joint), band)
         for _ in range(self.sweeps):
-            joint, gained = self.sweep(obs, env, joint, best)
+            joint, gained = self.sweep(obs, env, joint, best, band)
             if gained <= best:
                 break
             best = gained
@@ -228,10 +233,9 @@ def oracle_policy(**settings: Any) -> Policy:
             single-agent and capacitor switching envs: score the oracle on the parallel env).
     """
     try:
-        search = OracleSearch(**settings)
+        s = OracleSearch(**settings)
     except TypeError as exc:
         raise ConfigError(f"oracle search: {exc}") from None
-    s = search
     if (
         min(s.sweeps, s.reach, s.hold_steps) < 1
         or s.box_points < 2
@@ -243,4 +247,4 @@ def oracle_policy(**settings: Any) -> Policy:
             "oracle search: sweeps, reach, hold_steps >= 1, box_points >= 2, "
             "voltage_weight >= 1, violation_weight >= 0, margin >= 0"
         )
-    return search
+    return s
