@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from marl_vvc.core.action_checks import check_discretes
 from marl_vvc.core.devices import Battery, Capacitor, Device, Regulator
 
 # Discharge fraction bound: a unit rated at phase voltage on a delta connection can deliver a
@@ -116,12 +117,13 @@ class CapacitorFleet(_Passive):
     def __init__(self, devices: Sequence[Capacitor], start: Sequence[int] | None = None) -> None:
         self.devices: tuple[Capacitor, ...] = tuple(devices)
         self.names = tuple(c.name for c in self.devices)
+        self._sizes = [2] * len(self.devices)
         self.start = [1] * len(self.devices) if start is None else [int(s) for s in start]
         self.status: list[int] = list(self.start)
         self.prev_status: list[int] = list(self.status)
 
     def check(self, actions: Sequence[Any]) -> list[Any]:
-        return [d.check(a) for d, a in zip(self.devices, actions, strict=True)]
+        return check_discretes(self.devices, actions, self._sizes)
 
     def restore(self, engine: Any) -> None:
         self.status = list(self.start)
@@ -186,12 +188,13 @@ class RegulatorFleet(_Passive):
             start = [r.levels - 1 if start_at_top else r.mid for r in self.devices]
         self.start = [int(i) for i in start]
         self._levels = [r.levels - 1 for r in self.devices]
+        self._sizes = [r.levels for r in self.devices]
         self.index: list[int] = [0] * len(self.devices)
         self.tap: list[float] = [0.0] * len(self.devices)
         self.prev_tap: list[float] = list(self.tap)
 
     def check(self, actions: Sequence[Any]) -> list[Any]:
-        return [d.check(a) for d, a in zip(self.devices, actions, strict=True)]
+        return check_discretes(self.devices, actions, self._sizes)
 
     def prepare(self, engine: Any) -> None:
         for r in self.devices:
@@ -261,6 +264,8 @@ class BatteryFleet:
     ) -> None:
         self.devices: tuple[Battery, ...] = tuple(devices)
         self.names = tuple(b.name for b in self.devices)
+        levels = [b.levels for b in self.devices]
+        self._sizes: list[int] | None = None if None in levels else levels  # type: ignore[assignment]
         self.step_hours = step_hours
         self.kvar_over_pf = kvar_over_pf
         self.integer_kwh = integer_kwh
@@ -275,7 +280,9 @@ class BatteryFleet:
         self.kw = np.zeros(n)
 
     def check(self, actions: Sequence[Any]) -> list[Any]:
-        return [d.check(a) for d, a in zip(self.devices, actions, strict=True)]
+        if self._sizes is None:
+            return [d.check(a) for d, a in zip(self.devices, actions, strict=True)]
+        return check_discretes(self.devices, actions, self._sizes)
 
     def prepare(self, engine: Any) -> None:
         """Nothing to set after a compile."""

@@ -194,7 +194,7 @@ class GridCore:
 
     def _collapse(self, snap: GridSnapshot) -> str | None:
         """Why ``snap`` is a voltage collapse, or None."""
-        if snap.bus_vmin.min() >= self.collapse_floor:
+        if np.minimum.reduce(snap.bus_vmin) >= self.collapse_floor:
             return None
         low = snap.v[self._live]
         if low.size and low.min() < self.collapse_floor:

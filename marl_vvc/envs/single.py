@@ -55,7 +55,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import EzPickle
 
-from marl_vvc.core.devices import real_array
+from marl_vvc.core.action_checks import real_array
 from marl_vvc.core.grid import CONTROLS
 from marl_vvc.envs.base import CoreEnv
 from marl_vvc.envs.render import RENDER_MODES

@@ -79,8 +79,14 @@ def powergym_reward(
     """
     cap_w, reg_w, dis_w = w.cap_w, w.reg_w, w.dis_w
     soc_w = w.soc_w if last else 0.0
-    costs = [cap_w if a != b else 0.0 for a, b in zip(s.cap, s.cap_prev, strict=True)]
-    cap_switches = sum(a != b for a, b in zip(s.cap, s.cap_prev, strict=True))
+    costs: list[float] = []
+    cap_switches = 0
+    for a, b in zip(s.cap, s.cap_prev, strict=True):
+        if a != b:
+            cap_switches += 1
+            costs.append(cap_w)
+        else:
+            costs.append(0.0)
     reg_travel = 0.0
     for prev, tap, step in zip(s.tap_prev, s.tap, s.tap_step, strict=True):
         travel = abs(prev - tap) / step
@@ -102,7 +108,7 @@ def powergym_reward(
     if mean_voltage:
         violation /= len(violation)
     ratio = loss_ratio(snap.losses_kw, snap.total_power_kw)
-    voltage, control = -float(violation.sum()), -sum(costs)
+    voltage, control = -float(np.add.reduce(violation)), -sum(costs)
     terms = RewardTerms(ratio, -ratio * w.power_w, voltage, control)
     n_cap, n_reg, n_bat = len(s.cap) + _EPS, len(s.tap) + _EPS, len(s.bat_soc) + _EPS
     info: dict[str, Any] = {

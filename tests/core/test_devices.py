@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from marl_vvc.core.devices import Battery, Regulator, check_box, check_discrete
+from marl_vvc.core.action_checks import check_box, check_discrete
+from marl_vvc.core.devices import Battery, Regulator
 from marl_vvc.errors import InvalidActionError
 
 BAT = Battery("b", "680", max_kw=200.0, pf=0.95, max_kwh=1000.0, initial_kwh=1000.0)
