@@ -15,9 +15,11 @@ compare. At the end the trial saves its checkpoint (``marl_vvc_run.json`` beside
 the greedy policy on the held-out profiles 300..364 with :func:`marl_vvc.tools.evaluation.score`.
 
 Results land in ``--out`` (default ``docs/benchmark``): ``results.json`` (one row per trial,
-with its curve), ``results.csv`` and ``curves_<system>.png``. The same script runs on a Ray
-cluster unchanged (``RAY_ADDRESS=... python examples/benchmark.py ...``: each trial asks Tune
-for ``--trial-cpus`` CPUs) and locally on 2 CPUs (two trials at a time).
+with its curve), ``results.csv``, ``summary.csv``/``summary.md`` (mean ± std over seeds of
+each system × algorithm × reward mode, :mod:`grid_summary`) and ``curves_<system>.png``.
+The same script runs on a Ray cluster unchanged (``RAY_ADDRESS=... python
+examples/benchmark.py ...``: each trial asks Tune for ``--trial-cpus`` CPUs) and locally on
+2 CPUs (two trials at a time).
 
 Smoke run (about a minute)::
 
@@ -54,12 +56,15 @@ from ray.tune.registry import register_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from central_critic import CentralCriticModule, GlobalStateObs
+from grid_summary import cells, markdown, mean_curve, summarise
 from train_rllib import VoltageDeviationObs
 
 import marl_vvc
+from marl_vvc.tools.baselines import baseline
 from marl_vvc.tools.evaluation import (
     TRAIN_POOL,
     agent_kind,
+    evaluate,
     rllib_module_policy,
     score,
     write_run_info,
@@ -247,8 +252,9 @@ def grid(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def write_results(rows: list[dict[str, Any]], out: Path) -> None:
-    """``results.json``, ``results.csv`` and one ``curves_<system>.png`` per system."""
+def write_results(rows: list[dict[str, Any]], out: Path, curve_profiles: str | None = None) -> None:
+    """``results.json``, ``results.csv``, ``summary.csv``/``.md`` (mean ± std over seeds per
+    cell) and one ``curves_<system>.png`` per system; rows merge by trial name."""
     out.mkdir(parents=True, exist_ok=True)
     old = json.loads((out / "results.json").read_text()) if (out / "results.json").exists() else []
     keep = {trial_name(r) for r in rows}
@@ -260,11 +266,29 @@ def write_results(rows: list[dict[str, Any]], out: Path) -> None:
         writer = csv.DictWriter(fh, fieldnames=sorted({k for r in flat for k in r}))
         writer.writeheader()
         writer.writerows(flat)
-    plot_curves(rows, out)
+    summary = summarise(rows)
+    with (out / "summary.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    (out / "summary.md").write_text(markdown(summary))
+    systems = sorted({r["system"] for r in rows})
+    refs = {sys_: dss_reference(sys_, curve_profiles) for sys_ in systems} if curve_profiles else {}
+    plot_curves(rows, out, refs)
 
 
-def plot_curves(rows: list[dict[str, Any]], out: Path) -> None:
-    """Greedy global return on the curve profiles against env steps, one line per trial."""
+def dss_reference(system: str, profiles: str) -> float:
+    """OpenDSS's controllers' mean return on ``profiles`` (the curves' reference line)."""
+    dss = baseline("dss")
+    return float(evaluate(dss.policy, system, profiles, name="dss", **dss.env_kwargs)["return"])
+
+
+def plot_curves(
+    rows: list[dict[str, Any]], out: Path, references: dict[str, float] | None = None
+) -> None:
+    """Greedy global return on the curve profiles against env steps: per cell, the mean over
+    seeds and a band from the lowest to the highest seed; ``references`` (system -> return)
+    draws OpenDSS's controllers on the same days as a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -272,12 +296,17 @@ def plot_curves(rows: list[dict[str, Any]], out: Path) -> None:
 
     for system in sorted({r["system"] for r in rows}):
         fig, ax = plt.subplots(figsize=(7, 4))
-        for r in (r for r in rows if r["system"] == system and r.get("curve")):
-            steps, _, ret = zip(*r["curve"], strict=True)
-            ax.plot(steps, ret, label=f"{r['algo']} {r['reward_mode']} s{r['seed']}")
+        for (_, algo, mode), group in cells(r for r in rows if r["system"] == system).items():
+            steps, mean, band = mean_curve(group)
+            if not len(steps):
+                continue
+            (line,) = ax.plot(steps, mean, label=f"{algo} {mode} ({len(group)} seeds)")
+            ax.fill_between(steps, band[0], band[1], color=line.get_color(), alpha=0.15)
+        if references and system in references:
+            ax.axhline(references[system], color="black", ls="--", lw=1, label="dss (OpenDSS)")
         ax.set_xlabel("env steps")
         ax.set_ylabel("greedy return per day (training days)")
-        ax.set_title(f"{system}: learning curves at an equal env-step budget")
+        ax.set_title(f"{system}: mean over seeds (band: lowest to highest seed)")
         ax.legend(fontsize=7)
         fig.tight_layout()
         fig.savefig(out / f"curves_{system}.png", dpi=110)
@@ -310,7 +339,7 @@ def main() -> None:
         row["curve"] = m["curve"]
         row["command"] = "python examples/benchmark.py " + " ".join(sys.argv[1:])
         rows.append(row)
-    write_results(rows, Path(args.out))
+    write_results(rows, Path(args.out), args.curve_profiles)
     for r in rows:
         print(f"{trial_name(r):40s} held-out return {r['heldout_return']:9.3f}", flush=True)
     ray.shutdown()

@@ -43,4 +43,10 @@ def test_benchmark_grid_writes_rows_curves_and_checkpoints(
         assert json.loads((ckpt / "marl_vvc_run.json").read_text())["marl_algo"] == row["algo"]
         assert row["command"].startswith("python examples/benchmark.py --systems 13Bus")
     assert (out / "results.csv").read_text().count("\n") == 3  # header + two trials
+    summary = (out / "summary.md").read_text().splitlines()
+    assert [line.split(" | ")[1:3] for line in summary[2:]] == [
+        ["IPPO", "split"],
+        ["MAPPO", "split"],
+    ]
+    assert (out / "summary.csv").read_text().count("\n") == 3  # header + two cells
     assert (out / "curves_13Bus.png").stat().st_size > 1000
