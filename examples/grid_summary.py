@@ -7,9 +7,9 @@ cell's seeds (population std, ``numpy.std``). ``benchmark.py`` writes them as
 ``summary.csv``/``summary.md`` and draws ``curves_<system>.png`` from them (the seeds' mean
 with a band from their lowest to their highest return).
 
-Print the table of a results file::
+Print the summary table of a results file (``--trials``: one line per trial)::
 
-    python examples/grid_summary.py docs/benchmark/results.json
+    python examples/grid_summary.py docs/benchmark/results.json [--trials]
 """
 
 from __future__ import annotations
@@ -104,11 +104,36 @@ def markdown(summary: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def trials_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per trial: curve at every 48k steps, held-out return and its parts."""
+    points = (48_000, 96_000, 144_000, 240_000)
+    lines = [
+        "| system | algorithm | reward mode | seed | env steps | training days at "
+        + " / ".join(f"{s // 1000}k" for s in points)
+        + " steps | held-out return | loss | voltage | control | viol % | minutes |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for group in cells(rows).values():
+        for r in group:
+            curve = " / ".join(
+                "–" if (p := _curve_at(r, s)) is None else f"{p:.2f}" for s in points
+            )
+            parts = " | ".join(f"{r[f'heldout_{k}']:.3f}" for k in HELDOUT[:4])
+            lines.append(
+                f"| {r['system']} | {r['algo'].upper()} | {r['reward_mode']} | {r['seed']} "
+                f"| {r['env_steps']:,} | {curve} | {parts} "
+                f"| {100 * r['heldout_violation_rate']:.1f} | {round(r['seconds'] / 60)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: Sequence[str]) -> None:
+    """``grid_summary.py [results.json] [--trials]``: print the summary (or per-trial) table."""
     import json
 
-    path = Path(argv[0] if argv else "docs/benchmark/results.json")
-    print(markdown(summarise(json.loads(path.read_text()))), end="")
+    files = [a for a in argv if not a.startswith("--")]
+    rows = json.loads(Path(files[0] if files else "docs/benchmark/results.json").read_text())
+    print(trials_markdown(rows) if "--trials" in argv else markdown(summarise(rows)), end="")
 
 
 if __name__ == "__main__":

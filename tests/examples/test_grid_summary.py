@@ -65,3 +65,15 @@ def test_markdown_has_one_line_per_cell_with_mean_and_std() -> None:
     assert len(lines) == 4
     assert lines[2].startswith("| 13Bus | IPPO | local | 0,1,2 | -5.50 ± 0.41 / -4.87 ± 0.66 / – ")
     assert "| -6.000 ± 0.816 | 2.0 ± 0.8 |" in lines[2]
+
+
+def test_trials_table_has_one_line_per_trial_in_cell_order() -> None:
+    for row in ROWS:
+        row["seconds"] = 600.0
+    lines = gs.trials_markdown(ROWS).splitlines()
+    assert [line.split(" | ")[3] for line in lines[2:]] == ["0", "1", "2", "0"]  # 13Bus first
+    assert lines[2].startswith(
+        "| 13Bus | IPPO | local | 0 | 254,400 | -5.00 / -5.00 / -4.00 / -4.50 |"
+    )
+    assert lines[3].count("–") == 1  # the time-capped seed lacks its 240k point
+    assert "| -5.000 | -2.500 | -1.250 | -1.250 | 1.0 | 10 |" in lines[2]
