@@ -264,8 +264,9 @@ class BatteryFleet:
     ) -> None:
         self.devices: tuple[Battery, ...] = tuple(devices)
         self.names = tuple(b.name for b in self.devices)
-        levels = [b.levels for b in self.devices]
-        self._sizes: list[int] | None = None if None in levels else levels  # type: ignore[assignment]
+        levels = [b.levels for b in self.devices if b.levels is not None]
+        # discrete levels take the batch check; continuous batteries check one by one
+        self._sizes = levels if len(levels) == len(self.devices) else None
         self.step_hours = step_hours
         self.kvar_over_pf = kvar_over_pf
         self.integer_kwh = integer_kwh
