@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -111,18 +113,27 @@ class InlinedStep:
         if not ((action >= 0).all() and (action < self.upper).all()):
             raise ValueError("action out of range")
         v = action.tolist()
+        reward, info = self._solve_and_score(v)
+        n_cap, n_reg = self.n_cap, self.n_reg
+        ticks = self.tap if self.task.tap_ratio_obs else v[n_cap : n_cap + n_reg]
+        bats = zip(self.soc, self.kw, self.bats.max_kw, strict=True)
+        bat_obs = [x for s, kw, m in bats for x in (s, -kw / m)]
+        obs = np.concatenate((self.volts, v[:n_cap], ticks, bat_obs))
+        return obs, reward, info
+
+    def _solve_and_score(self, v: list[int]) -> tuple[float, dict[str, Any]]:
+        """Writes, solve, reads and PowerGym's reward of device-order values ``v``."""
         eng, n_cap, n_reg = self.eng, self.n_cap, self.n_reg
         taps, kws = self._write(v)
         eng.solve()
         self.t += 1
-        p = eng.generator_powers_kw(self.bats.names)
-        pl = p.tolist()
+        pl = eng.generator_powers_kw(self.bats.names).tolist()
         for j, m in enumerate(self.bats.max_kwh.tolist()):
             e = min(max(self.kwh[j] + pl[j] * self.dt, 0.0), m)
             self.kwh[j] = float(round(e)) if self.bats.integer_kwh else e
         volts = eng.node_vmag_pu()[self.order]
-        vmax = np.maximum.reduceat(volts, self.offsets)
-        vmin = np.minimum.reduceat(volts, self.offsets)
+        self.vmax = vmax = np.maximum.reduceat(volts, self.offsets)
+        self.vmin = vmin = np.minimum.reduceat(volts, self.offsets)
         loss_kw, _ = eng.losses_kw()
         tot_kw, _ = eng.total_power_kw()
         power_w, cap_w, reg_w, dis_w, soc_w = self.w
@@ -142,12 +153,8 @@ class InlinedStep:
             viol /= len(viol)
         ratio = 1.0 if tot_kw == 0.0 else min(max(-loss_kw / tot_kw, 0.0), 1.0)
         voltage, control = -float(np.add.reduce(viol)), -sum(costs)
-        loss = -ratio * power_w
+        self.loss = loss = -ratio * power_w
         reward = loss + voltage + control + 0.0
-        ticks = taps if self.task.tap_ratio_obs else v[n_cap : n_cap + n_reg]
-        bats = zip(socs, pl, self.bats.max_kw, strict=True)
-        bat_obs = [x for s, kw, m in bats for x in (s, -kw / m)]
-        obs = np.concatenate((volts, v[:n_cap], ticks, bat_obs))
         eps = 1e-10
         info = {
             "power_loss_ratio": ratio,
@@ -165,7 +172,65 @@ class InlinedStep:
             "applied": v,
         }
         self.cap, self.idx, self.tap = v[:n_cap], v[n_cap : n_cap + n_reg], taps
-        return obs, reward, info
+        self.volts, self.viol, self.costs, self.kw, self.soc = volts, viol, costs, pl, socs
+        return reward, info
+
+
+class InlinedParallelStep(InlinedStep):
+    """The parallel environment's step written out flat (``split`` rewards, local views).
+
+    What the single-agent step does, plus what PettingZoo needs: a dict action checked
+    agent by agent, each agent's local observation (one gather from a system-wide feature
+    vector), its split reward and its info dict. Takes the observation indices and the
+    influence weights the environment measured when it was built (constants).
+    """
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        if env.splitter.mode != "split" or env.splitter.local_ratio != 1.0:
+            raise ValueError("the inlined parallel step covers the default split reward only")
+        self.ids = list(env.possible_agents)
+        self.index = [env.observe.index[a] for a in self.ids]
+        self.weights = env.influence.bus_weights
+        self.loss_weights = env.influence.loss_weights
+        self.levels = [r.levels - 1 for r in self.regs.devices]
+        self.upper_list = self.upper.tolist()
+        self.time_features = env.observe.time_features
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict, dict, dict, dict, dict]:  # type: ignore[override]
+        """One step of a joint action of in-range integers (raises ValueError otherwise)."""
+        if actions.keys() != set(self.ids):
+            raise ValueError("one action per agent")
+        v = [int(actions[a]) for a in self.ids]
+        if not all(0 <= x < u for x, u in zip(v, self.upper_list, strict=True)):
+            raise ValueError("action out of range")
+        _, info = self._solve_and_score(v)
+        n_cap, n_reg = self.n_cap, self.n_reg
+        feats = v[:n_cap] + [
+            i / n for i, n in zip(v[n_cap : n_cap + n_reg], self.levels, strict=True)
+        ]
+        bats = zip(self.soc, self.kw, self.bats.max_kw.tolist(), strict=True)
+        feats += [x for s, kw, m in bats for x in (s, min(max(-kw / m, -5.0), 5.0))]
+        parts: tuple[Any, ...] = (feats, self.vmin, self.vmax)
+        if self.time_features:
+            angle = 2.0 * math.pi * (self.t * self.dt % 24.0) / 24.0
+            parts += ((math.sin(angle), math.cos(angle)),)
+        f = np.concatenate(parts, dtype=np.float32)
+        obs = {a: f[i] for a, i in zip(self.ids, self.index, strict=True)}
+        charge = self.weights @ self.viol
+        shares = -(np.array(self.costs) + charge - self.loss_weights * self.loss)
+        rewards = {a: float(r) for a, r in zip(self.ids, shares, strict=True)}
+        applied = info.pop("applied")
+        glob = {**info, "loss": self.loss, "converged": True, "failure_penalty": 0.0}
+        glob["voltage"], glob["control"] = info["vol_reward"], info["ctrl_reward"]
+        glob["battery_kwh"] = float(np.abs(self.kw).sum()) * self.dt
+        last = self.t >= self.task.horizon
+        infos = {
+            a: {**glob, "own_cost": c, "applied": x, "cost": w}
+            for a, c, x, w in zip(self.ids, self.costs, applied, charge.tolist(), strict=True)
+        }
+        dones = dict.fromkeys(self.ids, last)
+        return obs, rewards, dones, dict.fromkeys(self.ids, False), infos
 
 
 def _per_step(reset: Callable[[], Any], step: Callable[[Any], Any], items: list[Any]) -> float:
@@ -176,43 +241,62 @@ def _per_step(reset: Callable[[], Any], step: Callable[[Any], Any], items: list[
     return (time.perf_counter() - t0) / len(items)
 
 
+def _variants(system: str, options: dict[str, Any]) -> dict[str, tuple[Any, Any, Any]]:
+    """Name -> (env, reset, step) of the four env-side variants, each on its own env."""
+    out: dict[str, tuple[Any, Any, Any]] = {}
+    for name, make, inline in (
+        ("inlined", marl_vvc.make_env, InlinedStep),
+        ("env", marl_vvc.make_env, None),
+        ("inlined_parallel", marl_vvc.parallel_env, InlinedParallelStep),
+        ("parallel", marl_vvc.parallel_env, None),
+    ):
+        env = make(system)
+        if inline is None:
+            out[name] = (env, partial(env.reset, options=options), env.step)
+            continue
+        flat = inline(env)
+
+        def reset(env: Any = env, flat: Any = flat) -> None:
+            env.reset(options=options)
+            flat.start()
+
+        out[name] = (env, reset, flat.step)
+    return out
+
+
 def measure(system: str = "13Bus", rounds: int = 300, seed: int = 0) -> dict[str, Any]:
-    """Median µs per step of bare, inlined and env, and the solves' own cost in each loop."""
+    """Median µs per step of every variant, and the solves' own cost in the bare and env loops."""
     config = resolve_system(system)
     bare = BareEngine(config)
-    env, twin = marl_vvc.make_env(system), marl_vvc.make_env(system)
-    horizon = env.horizon
+    horizon = config.scenario.horizon
     mult = daily_multipliers(len(bare.load_names), horizon, config.scenario.scale)
     options = {"load_multipliers": dict(zip(bare.load_names, mult.tolist(), strict=True))}
+    variants = _variants(system, options)
+    env = variants["env"][0]
     env.reset(seed=seed, options=options)
     env.action_space.seed(seed)
     start = dict(zip(env.agent_ids, env.core.hold_values(), strict=True))
     actions = [env.action_space.sample() for _ in range(horizon)]
     applied = [env.step(a)[4]["applied"] for a in actions]
+    joint = [dict(zip(env.agent_ids, a.tolist(), strict=True)) for a in actions]
     first, steps = engine_ops(config, start, applied)
-    inlined = InlinedStep(twin)
     solves = {"bare": 0.0, "env": 0.0}
     _time_solves(bare.engine, solves, "bare")
     _time_solves(env.core.engine, solves, "env")
-    times: dict[str, list[float]] = {"bare": [], "inlined": [], "env": []}
-
-    def inlined_reset() -> None:
-        twin.reset(options=options)
-        inlined.start()
-
+    times: dict[str, list[float]] = {"bare": [], **{k: [] for k in variants}}
     for _ in range(rounds):
         times["bare"].append(_per_step(lambda: bare.reset(mult, first), bare.step, steps))
-        times["inlined"].append(_per_step(inlined_reset, inlined.step, actions))
-        times["env"].append(_per_step(lambda: env.reset(options=options), env.step, actions))
+        for name, (_, reset, step) in variants.items():
+            items = joint if "parallel" in name else actions
+            times[name].append(_per_step(reset, step, items))
     per = {k: statistics.median(v) * 1e6 for k, v in times.items()}
     n = rounds * (horizon + 1)  # every episode's reset solve is in the total
     out: dict[str, Any] = {"system": system, **{f"{k}_us": v for k, v in per.items()}}
-    out["inlined_ratio"] = per["inlined"] / per["bare"]
-    out["env_ratio"] = per["env"] / per["bare"]
+    out.update({f"{k}_ratio": per[k] / per["bare"] for k in variants})
     out["solve_in_bare_us"] = solves["bare"] / n * 1e6
     out["solve_in_env_us"] = solves["env"] / n * 1e6
     out.update(isolated_solves(bare, mult, first))
-    for e in (env, twin):
+    for e, _, _ in variants.values():
         e.close()
     bare.close()
     return out
@@ -263,13 +347,15 @@ def main() -> None:
         print(json.dumps(r, indent=1))
         return
     print(f"{r['system']}: µs per step (ratio to the bare OpenDSS work)")
-    print(f"  bare     {r['bare_us']:8.1f}")
-    print(f"  inlined  {r['inlined_us']:8.1f}  ({r['inlined_ratio']:.2f}x)")
-    print(f"  env      {r['env_us']:8.1f}  ({r['env_ratio']:.2f}x)")
-    print(f"solve alone: {r['solve_in_bare_us']:.1f} µs in the bare loop, ")
-    print(f"  {r['solve_in_env_us']:.1f} µs in the env loop (same solves)")
-    print(f"isolated solve: {r['isolated_solve_us']:.1f} µs, ")
-    print(f"  {r['isolated_solve_touched_us']:.1f} µs with 2 MB touched before each")
+    print(f"  {'bare':18s} {r['bare_us']:8.1f}")
+    for name in ("inlined", "env", "inlined_parallel", "parallel"):
+        print(f"  {name:18s} {r[name + '_us']:8.1f}  ({r[name + '_ratio']:.2f}x)")
+    print("the same solves, alone:")
+    print(f"  {'in the bare loop':18s} {r['solve_in_bare_us']:8.1f}")
+    print(f"  {'in the env loop':18s} {r['solve_in_env_us']:8.1f}")
+    print("a solve without writes:")
+    print(f"  {'isolated':18s} {r['isolated_solve_us']:8.1f}")
+    print(f"  {'2 MB touched first':18s} {r['isolated_solve_touched_us']:8.1f}")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,26 @@ def test_inlined_step_reproduces_the_env(system: str) -> None:
     assert moved > 0  # some battery commands were projected, and both agreed on how
 
 
+@pytest.mark.parametrize("system", ["13Bus", "34Bus", "123Bus"])
+def test_inlined_parallel_step_reproduces_the_parallel_env(system: str) -> None:
+    env, twin = marl_vvc.parallel_env(system), marl_vvc.parallel_env(system)
+    inlined = sf.InlinedParallelStep(twin)
+    for episode in range(2):
+        env.reset(seed=episode)
+        twin.reset(seed=episode)
+        inlined.start()
+        for _ in range(env.horizon):
+            actions = {a: env.action_space(a).sample() for a in env.agents}
+            obs, rewards, terms, truncs, infos = env.step(actions)
+            obs2, rewards2, terms2, truncs2, infos2 = inlined.step(actions)
+            assert (rewards2, terms2, truncs2) == (rewards, terms, truncs)
+            for agent, o in obs.items():
+                assert o.dtype == obs2[agent].dtype and np.array_equal(o, obs2[agent])
+                assert infos2[agent] == infos[agent]
+    env.close()
+    twin.close()
+
+
 def test_inlined_step_refuses_what_it_does_not_cover() -> None:
     env = marl_vvc.make_env("13Bus_cbat")
     with pytest.raises(ValueError, match="discrete batteries"):
@@ -60,13 +80,17 @@ def test_inlined_step_refuses_what_it_does_not_cover() -> None:
     with pytest.raises(ValueError, match="out of range"):
         inlined.step(np.array([2, 0, 0, 0, 0, 0]))
     env.close()
+    env = marl_vvc.parallel_env("13Bus", reward_mode="local")
+    with pytest.raises(ValueError, match="split reward"):
+        sf.InlinedParallelStep(env)
+    env.close()
 
 
 def test_measure_reports_consistent_ratios() -> None:
     r = sf.measure("13Bus", rounds=2)
-    timed = ("bare_us", "inlined_us", "env_us", "solve_in_bare_us", "solve_in_env_us")
-    timed += ("isolated_solve_us", "isolated_solve_touched_us")
+    variants = ("inlined", "env", "inlined_parallel", "parallel")
+    timed = ("bare", *variants, "solve_in_bare", "solve_in_env", "isolated_solve")
     assert r["system"] == "13Bus"
-    assert all(r[key] > 0.0 for key in timed)
-    assert r["inlined_ratio"] == pytest.approx(r["inlined_us"] / r["bare_us"])
-    assert r["env_ratio"] == pytest.approx(r["env_us"] / r["bare_us"])
+    assert all(r[f"{key}_us"] > 0.0 for key in timed)
+    for name in variants:
+        assert r[f"{name}_ratio"] == pytest.approx(r[f"{name}_us"] / r["bare_us"])
