@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 import marl_vvc
+from marl_vvc.core.fleets import DISCHARGE_BOUND
 from marl_vvc.systems import resolve_system
 from marl_vvc.tools.bare_engine import BareEngine, engine_ops
 from marl_vvc.tools.bench import daily_multipliers
@@ -63,12 +64,12 @@ class InlinedStep:
         core, task = env.core, env.task
         if env.config.devices.continuous_batteries:
             raise ValueError("the inlined step covers discrete batteries only (not _cbat)")
-        self.env, self.eng = env, core.engine
+        self.eng = core.engine
         caps, regs, bats = (core.fleet[k] for k in ("capacitor", "regulator", "battery"))
         self.caps, self.regs, self.bats = caps, regs, bats
         self.n_cap, self.n_reg = len(caps.devices), len(regs.devices)
-        self.upper = np.array([2] * self.n_cap + [r.levels for r in regs.devices])
-        self.upper = np.concatenate((self.upper, [b.levels for b in bats.devices]))
+        sizes = [2] * self.n_cap + [d.levels for d in (*regs.devices, *bats.devices)]
+        self.upper = np.array(sizes)
         w = task.weights
         self.w = (w.power_w, w.cap_w, w.reg_w, w.dis_w, w.soc_w)
         self.band = (task.v_min, task.v_max)
@@ -210,7 +211,8 @@ class InlinedParallelStep(InlinedStep):
             i / n for i, n in zip(v[n_cap : n_cap + n_reg], self.levels, strict=True)
         ]
         bats = zip(self.soc, self.kw, self.bats.max_kw.tolist(), strict=True)
-        feats += [x for s, kw, m in bats for x in (s, min(max(-kw / m, -5.0), 5.0))]
+        b = DISCHARGE_BOUND
+        feats += [x for s, kw, m in bats for x in (s, min(max(-kw / m, -b), b))]
         parts: tuple[Any, ...] = (feats, self.vmin, self.vmax)
         if self.time_features:
             angle = 2.0 * math.pi * (self.t * self.dt % 24.0) / 24.0
