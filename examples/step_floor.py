@@ -1,14 +1,17 @@
 """How fast can a PowerGym step be? The floor under issue 9's speed goals, measured.
 
-Three ways of doing the same step, timed in one run, interleaved episode by episode on the
-same recorded actions and loads:
+The same steps done five ways, timed in one run, interleaved episode by episode on the same
+recorded actions and loads:
 
 - ``bare``: the OpenDSS work only (:class:`~marl_vvc.tools.bare_engine.BareEngine`, the
   denominator of ``marl-vvc bench``);
-- ``inlined``: a hand-inlined PowerGym step on the environment's own engine: the same engine
+- ``inlined``: a hand-inlined PowerGym step on an environment's own engine: the same engine
   writes, solve and reads, PowerGym's reward terms, the observation and the info values,
   but no layers (no fleets, task, typed outcome, validation messages or collapse check);
-- ``env``: :class:`~marl_vvc.envs.single.PowerGymEnv` ``step``.
+- ``env``: :class:`~marl_vvc.envs.single.PowerGymEnv` ``step``;
+- ``inlined_parallel``: the inlined step plus what PettingZoo needs (a dict action, local
+  observations, ``split`` rewards, per-agent infos);
+- ``parallel``: :class:`~marl_vvc.envs.parallel.VVCParallelEnv` ``step``.
 
 It then times the solves alone, inside the bare loop and inside the environment's loop: the
 same solves (same iterations, same voltages) cost more after the environment's Python work,
