@@ -18,7 +18,8 @@ same solves (same iterations, same voltages) cost more after the environment's P
 which evicts OpenDSS's data from the CPU caches; an isolated solve with and without 2 MB of
 memory touched in between shows the size of that effect.
 
-This script reaches into ``env.core`` on purpose: it measures the core itself. The inlined step
+Only the flat steps and the solve timer reach into ``env.core`` (its engine and fleets), on
+purpose: they measure the core itself; everything else uses the public env API. The inlined step
 reproduces the environment's numbers (``tests/examples/test_step_floor.py``), so the floor is
 a floor of the same work. Run::
 
@@ -280,7 +281,7 @@ def measure(system: str = "13Bus", rounds: int = 300, seed: int = 0) -> dict[str
     env = variants["env"][0]
     env.reset(seed=seed, options=options)
     env.action_space.seed(seed)
-    start = dict(zip(env.agent_ids, env.core.hold_values(), strict=True))
+    start = dict(zip(env.agent_ids, env.hold_action().tolist(), strict=True))
     actions = [env.action_space.sample() for _ in range(horizon)]
     applied = [env.step(a)[4]["applied"] for a in actions]
     joint = [dict(zip(env.agent_ids, a.tolist(), strict=True)) for a in actions]
